@@ -1,0 +1,3 @@
+from stream_cnn.cli import main
+
+main()
