@@ -42,3 +42,8 @@ class OutputError(StreamCnnError):
 class DataError(StreamCnnError):
     """A data set (IDX files, labels) is missing or malformed."""
     exit_code = 7
+
+
+class CameraNotFoundError(SourceError):
+    """No camera answers at the given index / device."""
+    exit_code = 2
