@@ -1,0 +1,42 @@
+"""Numba kernels of the forward pass: pure functions writing into preallocated float32 arrays.
+
+The contract (signatures, semantics, activation codes) is in ARCHITECTURE.md, "Kernel contract".
+Every kernel is compiled lazily, for the argument types it is first called with, and cached on disk.
+Pass `alpha` as a Python float and `act` as an int, so one compiled signature serves every layer.
+"""
+from stream_cnn.model.kernels.activations import ACTIVATIONS, activate_into, activation, glu, softmax
+from stream_cnn.model.kernels.conv import PARALLEL_MIN_MACS, conv2d, pad_into
+from stream_cnn.model.kernels.dense import dense
+from stream_cnn.model.kernels.elementwise import add, concat_into
+from stream_cnn.model.kernels.pool import (
+    adaptive_avg_pool,
+    adaptive_max_pool,
+    avg_pool,
+    fractional_max_pool,
+    global_avg_pool,
+    global_max_pool,
+    max_pool,
+    min_pool,
+)
+
+__all__ = [
+    "ACTIVATIONS",
+    "PARALLEL_MIN_MACS",
+    "activate_into",
+    "activation",
+    "adaptive_avg_pool",
+    "adaptive_max_pool",
+    "add",
+    "avg_pool",
+    "concat_into",
+    "conv2d",
+    "dense",
+    "fractional_max_pool",
+    "global_avg_pool",
+    "global_max_pool",
+    "glu",
+    "max_pool",
+    "min_pool",
+    "pad_into",
+    "softmax",
+]

@@ -1,0 +1,248 @@
+"""2-D convolution (cross-correlation, like ONNX Conv / PyTorch) on a pre-padded input.
+
+Layout: xp (C_in, Hp, Wp) already zero-padded by pad_into, w (C_out, C_in // groups, KH, KW), b (C_out,),
+out (C_out, Ho, Wo). The caller sizes out; the kernel reads xp rows [oy*sh + ky*dh] and columns
+[ox*sw + kx*dw], which the padding makes non-negative and in range.
+
+Why the loops look the way they do:
+- The innermost loop always runs over output columns (the contiguous W axis), and the padded input row is taken as
+  a slice view starting at the tap's column offset, so the loop index is the only index: LLVM can prove it
+  non-negative, drops Numba's negative-index wraparound select and vectorises.
+- 3x3 stride 1 is unrolled with literal offsets (+1, +2): one pass over a row applies all nine taps.
+- 1x1 stride 1 is a matrix product on flat (C, H*W) planes, blocked 4 output x 4 input channels so each input value
+  loaded feeds four accumulators.
+- Depthwise 3x3 has one input channel per output, so each output value is computed once and written once with bias
+  and activation fused.
+- Accumulators live in out's rows (no temporaries); bias is the initial value, the activation runs over the output
+  plane while it is still in cache.
+- Big layers split output channels across threads (prange); small ones stay serial, because waking a thread pool
+  for a few microseconds of work costs more than it saves and steals the CPU from the video decoder.
+"""
+import numpy as np
+from numba import njit, prange
+
+from stream_cnn.model.kernels.activations import activate_into
+
+# Multiply-accumulates above which conv2d splits output channels across threads.
+PARALLEL_MIN_MACS = 4_000_000
+
+
+@njit(cache=True, nogil=True)
+def pad_into(x, xp, top, left):
+    """Copy x (C, H, W) into xp[:, top:top+H, left:left+W]; the border of xp is left untouched."""
+    channels, height, width = x.shape
+    for c in range(channels):
+        for y in range(height):
+            src = x[c, y]
+            dst = xp[c, top + y, left:left + width]
+            for i in range(width):
+                dst[i] = src[i]
+
+
+@njit(cache=True, nogil=True)
+def _fill_bias(out, b, oc):
+    plane = out[oc]
+    value = b[oc]
+    for oy in range(plane.shape[0]):
+        row = plane[oy]
+        for ox in range(row.shape[0]):
+            row[ox] = value
+
+
+@njit(cache=True, nogil=True)
+def _finish_plane(out, oc, act, alpha):
+    if act != 0:
+        flat = out[oc].reshape(out.shape[1] * out.shape[2])
+        activate_into(flat, flat, act, alpha)
+
+
+@njit(cache=True, nogil=True)
+def _conv_general(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, oc_stop):
+    """Any kernel size, stride, dilation and grouping: one tap at a time, broadcast over an output row."""
+    c_out, out_h, out_w = out.shape
+    cin_per_group = w.shape[1]
+    kh, kw = w.shape[2], w.shape[3]
+    cout_per_group = c_out // groups
+    for oc in range(oc_start, oc_stop):
+        _fill_bias(out, b, oc)
+        ic_base = (oc // cout_per_group) * cin_per_group
+        for icg in range(cin_per_group):
+            ic = ic_base + icg
+            for ky in range(kh):
+                for kx in range(kw):
+                    tap = w[oc, icg, ky, kx]
+                    for oy in range(out_h):
+                        out_row = out[oc, oy]
+                        seg = xp[ic, oy * sh + ky * dh, kx * dw:]
+                        if sw == 1:
+                            for ox in range(out_w):
+                                out_row[ox] += tap * seg[ox]
+                        else:
+                            for ox in range(out_w):
+                                out_row[ox] += tap * seg[ox * sw]
+        _finish_plane(out, oc, act, alpha)
+
+
+@njit(cache=True, nogil=True)
+def _conv3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop):
+    """3x3, stride 1, dilation 1, any grouping: nine taps unrolled with literal column offsets."""
+    c_out, out_h, out_w = out.shape
+    cin_per_group = w.shape[1]
+    cout_per_group = c_out // groups
+    for oc in range(oc_start, oc_stop):
+        _fill_bias(out, b, oc)
+        ic_base = (oc // cout_per_group) * cin_per_group
+        for icg in range(cin_per_group):
+            ic = ic_base + icg
+            k = w[oc, icg]
+            w00, w01, w02 = k[0, 0], k[0, 1], k[0, 2]
+            w10, w11, w12 = k[1, 0], k[1, 1], k[1, 2]
+            w20, w21, w22 = k[2, 0], k[2, 1], k[2, 2]
+            plane = xp[ic]
+            for oy in range(out_h):
+                r0 = plane[oy]
+                r1 = plane[oy + 1]
+                r2 = plane[oy + 2]
+                out_row = out[oc, oy]
+                for ox in range(out_w):
+                    out_row[ox] += (w00 * r0[ox] + w01 * r0[ox + 1] + w02 * r0[ox + 2]
+                                    + w10 * r1[ox] + w11 * r1[ox + 1] + w12 * r1[ox + 2]
+                                    + w20 * r2[ox] + w21 * r2[ox + 1] + w22 * r2[ox + 2])
+        _finish_plane(out, oc, act, alpha)
+
+
+@njit(cache=True, nogil=True)
+def _depthwise3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop):
+    """3x3 stride 1 with one input channel per output (depthwise, any channel multiplier): write each value once."""
+    c_out, out_h, out_w = out.shape
+    cout_per_group = c_out // groups
+    for oc in range(oc_start, oc_stop):
+        ic = oc // cout_per_group
+        k = w[oc, 0]
+        w00, w01, w02 = k[0, 0], k[0, 1], k[0, 2]
+        w10, w11, w12 = k[1, 0], k[1, 1], k[1, 2]
+        w20, w21, w22 = k[2, 0], k[2, 1], k[2, 2]
+        bias = b[oc]
+        plane = xp[ic]
+        for oy in range(out_h):
+            r0 = plane[oy]
+            r1 = plane[oy + 1]
+            r2 = plane[oy + 2]
+            out_row = out[oc, oy]
+            for ox in range(out_w):
+                out_row[ox] = (bias + w00 * r0[ox] + w01 * r0[ox + 1] + w02 * r0[ox + 2]
+                               + w10 * r1[ox] + w11 * r1[ox + 1] + w12 * r1[ox + 2]
+                               + w20 * r2[ox] + w21 * r2[ox + 1] + w22 * r2[ox + 2])
+        _finish_plane(out, oc, act, alpha)
+
+
+@njit(cache=True, nogil=True)
+def _pointwise(xp, w, b, out, act, alpha, oc_start, oc_stop):
+    """1x1 stride 1, groups 1, no padding: out (C_out, P) = W (C_out, C_in) @ x (C_in, P), P = H*W.
+
+    Blocked 4 output x 4 input channels: each of the four input values loaded per pixel feeds four output rows.
+    """
+    c_in = xp.shape[0]
+    pixels = out.shape[1] * out.shape[2]
+    x_flat = xp.reshape(c_in, pixels)
+    out_flat = out.reshape(out.shape[0], pixels)
+    oc = oc_start
+    while oc < oc_stop:
+        if oc + 4 <= oc_stop:
+            o0 = out_flat[oc]
+            o1 = out_flat[oc + 1]
+            o2 = out_flat[oc + 2]
+            o3 = out_flat[oc + 3]
+            b0, b1, b2, b3 = b[oc], b[oc + 1], b[oc + 2], b[oc + 3]
+            for p in range(pixels):
+                o0[p] = b0
+                o1[p] = b1
+                o2[p] = b2
+                o3[p] = b3
+            ic = 0
+            while ic + 4 <= c_in:
+                x0 = x_flat[ic]
+                x1 = x_flat[ic + 1]
+                x2 = x_flat[ic + 2]
+                x3 = x_flat[ic + 3]
+                a00, a01, a02, a03 = w[oc, ic, 0, 0], w[oc, ic + 1, 0, 0], w[oc, ic + 2, 0, 0], w[oc, ic + 3, 0, 0]
+                a10, a11, a12, a13 = (w[oc + 1, ic, 0, 0], w[oc + 1, ic + 1, 0, 0],
+                                      w[oc + 1, ic + 2, 0, 0], w[oc + 1, ic + 3, 0, 0])
+                a20, a21, a22, a23 = (w[oc + 2, ic, 0, 0], w[oc + 2, ic + 1, 0, 0],
+                                      w[oc + 2, ic + 2, 0, 0], w[oc + 2, ic + 3, 0, 0])
+                a30, a31, a32, a33 = (w[oc + 3, ic, 0, 0], w[oc + 3, ic + 1, 0, 0],
+                                      w[oc + 3, ic + 2, 0, 0], w[oc + 3, ic + 3, 0, 0])
+                for p in range(pixels):
+                    v0 = x0[p]
+                    v1 = x1[p]
+                    v2 = x2[p]
+                    v3 = x3[p]
+                    o0[p] += a00 * v0 + a01 * v1 + a02 * v2 + a03 * v3
+                    o1[p] += a10 * v0 + a11 * v1 + a12 * v2 + a13 * v3
+                    o2[p] += a20 * v0 + a21 * v1 + a22 * v2 + a23 * v3
+                    o3[p] += a30 * v0 + a31 * v1 + a32 * v2 + a33 * v3
+                ic += 4
+            while ic < c_in:
+                x0 = x_flat[ic]
+                a0, a1, a2, a3 = w[oc, ic, 0, 0], w[oc + 1, ic, 0, 0], w[oc + 2, ic, 0, 0], w[oc + 3, ic, 0, 0]
+                for p in range(pixels):
+                    v0 = x0[p]
+                    o0[p] += a0 * v0
+                    o1[p] += a1 * v0
+                    o2[p] += a2 * v0
+                    o3[p] += a3 * v0
+                ic += 1
+            for j in range(4):
+                _finish_plane(out, oc + j, act, alpha)
+            oc += 4
+        else:
+            o0 = out_flat[oc]
+            b0 = b[oc]
+            for p in range(pixels):
+                o0[p] = b0
+            for ic in range(c_in):
+                x0 = x_flat[ic]
+                a0 = w[oc, ic, 0, 0]
+                for p in range(pixels):
+                    o0[p] += a0 * x0[p]
+            _finish_plane(out, oc, act, alpha)
+            oc += 1
+
+
+@njit(cache=True, nogil=True)
+def _conv_range(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, oc_stop):
+    """Pick the fastest path that fits the layer, for output channels [oc_start, oc_stop)."""
+    kh, kw = w.shape[2], w.shape[3]
+    cin_per_group = w.shape[1]
+    unit = sh == 1 and sw == 1 and dh == 1 and dw == 1
+    if unit and kh == 1 and kw == 1 and groups == 1 and xp.shape[1] == out.shape[1] and xp.shape[2] == out.shape[2]:
+        _pointwise(xp, w, b, out, act, alpha, oc_start, oc_stop)
+    elif unit and kh == 3 and kw == 3 and cin_per_group == 1:
+        _depthwise3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop)
+    elif unit and kh == 3 and kw == 3:
+        _conv3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop)
+    else:
+        _conv_general(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, oc_stop)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _conv_parallel(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, n_chunks):
+    c_out = out.shape[0]
+    # Chunks are multiples of 4 channels so the pointwise path keeps its 4-channel blocks.
+    chunk = ((c_out + n_chunks - 1) // n_chunks + 3) // 4 * 4
+    for i in prange(n_chunks):
+        start = i * chunk
+        stop = min(start + chunk, c_out)
+        if start < stop:
+            _conv_range(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, start, stop)
+
+
+@njit(cache=True, nogil=True)
+def conv2d(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha):
+    """out = f(conv(xp, w) + b). xp is already padded; out is (C_out, Ho, Wo). Pass zeros for b if no bias."""
+    c_out, out_h, out_w = out.shape
+    macs = c_out * out_h * out_w * w.shape[1] * w.shape[2] * w.shape[3]
+    if macs >= PARALLEL_MIN_MACS and c_out >= 8:
+        _conv_parallel(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha, 8)
+    else:
+        _conv_range(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha, 0, c_out)

@@ -1,0 +1,186 @@
+"""Pooling kernels. Max / min pool read a pre-padded input (border -inf / +inf, see pad_into), so the window
+loops use only non-negative offsets; average pool reads the unpadded input because it must count only real cells.
+"""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _extreme_pool(xp, out, kh, kw, sh, sw, take_max):
+    channels, out_h, out_w = out.shape
+    for c in range(channels):
+        for oy in range(out_h):
+            out_row = out[c, oy]
+            first = xp[c, oy * sh]
+            # Seed the row from the first window cell, then fold in the rest: no +-inf constant needed.
+            if sw == 1:
+                for ox in range(out_w):
+                    out_row[ox] = first[ox]
+            else:
+                for ox in range(out_w):
+                    out_row[ox] = first[ox * sw]
+            for ky in range(kh):
+                row = xp[c, oy * sh + ky]
+                for kx in range(kw):
+                    if ky == 0 and kx == 0:
+                        continue
+                    if sw == 1:
+                        seg = row[kx:]
+                        if take_max:
+                            for ox in range(out_w):
+                                v = seg[ox]
+                                out_row[ox] = v if v > out_row[ox] else out_row[ox]
+                        else:
+                            for ox in range(out_w):
+                                v = seg[ox]
+                                out_row[ox] = v if v < out_row[ox] else out_row[ox]
+                    else:
+                        seg = row[kx:]
+                        if take_max:
+                            for ox in range(out_w):
+                                v = seg[ox * sw]
+                                out_row[ox] = v if v > out_row[ox] else out_row[ox]
+                        else:
+                            for ox in range(out_w):
+                                v = seg[ox * sw]
+                                out_row[ox] = v if v < out_row[ox] else out_row[ox]
+
+
+@njit(cache=True, nogil=True)
+def max_pool(xp, out, kh, kw, sh, sw):
+    """out[c, oy, ox] = max of the kh x kw window at (oy*sh, ox*sw) of xp (already padded with -inf)."""
+    _extreme_pool(xp, out, kh, kw, sh, sw, True)
+
+
+@njit(cache=True, nogil=True)
+def min_pool(xp, out, kh, kw, sh, sw):
+    """out[c, oy, ox] = min of the kh x kw window at (oy*sh, ox*sw) of xp (already padded with +inf)."""
+    _extreme_pool(xp, out, kh, kw, sh, sw, False)
+
+
+@njit(cache=True, nogil=True)
+def avg_pool(x, out, kh, kw, sh, sw, pad_top, pad_left):
+    """Average over the part of each window that lies inside x (ONNX AveragePool count_include_pad=0)."""
+    channels, height, width = x.shape
+    out_h, out_w = out.shape[1], out.shape[2]
+    for c in range(channels):
+        for oy in range(out_h):
+            y0 = oy * sh - pad_top
+            y1 = min(y0 + kh, height)
+            y0 = max(y0, 0)
+            for ox in range(out_w):
+                x0 = ox * sw - pad_left
+                x1 = min(x0 + kw, width)
+                x0 = max(x0, 0)
+                total = np.float32(0.0)
+                for y in range(y0, y1):
+                    row = x[c, y]
+                    for xx in range(x0, x1):
+                        total += row[xx]
+                count = (y1 - y0) * (x1 - x0)
+                out[c, oy, ox] = total / np.float32(count) if count > 0 else np.float32(0.0)
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def global_avg_pool(x, out):
+    """x (C, H, W) -> out (C,): mean over each channel."""
+    channels = x.shape[0]
+    plane = x.shape[1] * x.shape[2]
+    flat = x.reshape(channels, plane)
+    for c in range(channels):
+        total = np.float32(0.0)
+        row = flat[c]
+        for i in range(plane):
+            total += row[i]
+        out[c] = total / np.float32(plane)
+
+
+@njit(cache=True, nogil=True)
+def global_max_pool(x, out):
+    """x (C, H, W) -> out (C,): max over each channel."""
+    channels = x.shape[0]
+    plane = x.shape[1] * x.shape[2]
+    flat = x.reshape(channels, plane)
+    for c in range(channels):
+        row = flat[c]
+        best = row[0]
+        for i in range(1, plane):
+            v = row[i]
+            best = v if v > best else best
+        out[c] = best
+
+
+@njit(cache=True, nogil=True)
+def _bin_start(i, size, bins):
+    return (i * size) // bins
+
+
+@njit(cache=True, nogil=True)
+def _bin_stop(i, size, bins):
+    return ((i + 1) * size + bins - 1) // bins
+
+
+@njit(cache=True, nogil=True)
+def adaptive_avg_pool(x, out):
+    """Bin i of an axis covers [floor(i*H/Ho), ceil((i+1)*H/Ho)) (PyTorch AdaptiveAvgPool2d)."""
+    channels, height, width = x.shape
+    out_h, out_w = out.shape[1], out.shape[2]
+    for c in range(channels):
+        for oy in range(out_h):
+            y0 = _bin_start(oy, height, out_h)
+            y1 = _bin_stop(oy, height, out_h)
+            for ox in range(out_w):
+                x0 = _bin_start(ox, width, out_w)
+                x1 = _bin_stop(ox, width, out_w)
+                total = np.float32(0.0)
+                for y in range(y0, y1):
+                    for xx in range(x0, x1):
+                        total += x[c, y, xx]
+                out[c, oy, ox] = total / np.float32((y1 - y0) * (x1 - x0))
+
+
+@njit(cache=True, nogil=True)
+def _max_over_bins(x, out, row_edges, col_edges):
+    channels = x.shape[0]
+    out_h, out_w = out.shape[1], out.shape[2]
+    for c in range(channels):
+        for oy in range(out_h):
+            y0 = row_edges[oy]
+            y1 = row_edges[oy + 1]
+            for ox in range(out_w):
+                x0 = col_edges[ox]
+                x1 = col_edges[ox + 1]
+                best = x[c, y0, x0]
+                for y in range(y0, y1):
+                    for xx in range(x0, x1):
+                        v = x[c, y, xx]
+                        best = v if v > best else best
+                out[c, oy, ox] = best
+
+
+@njit(cache=True, nogil=True)
+def adaptive_max_pool(x, out):
+    """Max over the adaptive bins (same bin edges as adaptive_avg_pool)."""
+    height, width = x.shape[1], x.shape[2]
+    out_h, out_w = out.shape[1], out.shape[2]
+    # Edges are tiny (out_h + 1 ints), but "allocates nothing" is the contract, so compute bins inline instead.
+    channels = x.shape[0]
+    for c in range(channels):
+        for oy in range(out_h):
+            y0 = _bin_start(oy, height, out_h)
+            y1 = _bin_stop(oy, height, out_h)
+            for ox in range(out_w):
+                x0 = _bin_start(ox, width, out_w)
+                x1 = _bin_stop(ox, width, out_w)
+                best = x[c, y0, x0]
+                for y in range(y0, y1):
+                    for xx in range(x0, x1):
+                        v = x[c, y, xx]
+                        best = v if v > best else best
+                out[c, oy, ox] = best
+
+
+@njit(cache=True, nogil=True)
+def fractional_max_pool(x, out, row_edges, col_edges):
+    """Max over bins [edges[i], edges[i+1]) on each axis; edges (int64, length out+1) from fractional_edges."""
+    _max_over_bins(x, out, row_edges, col_edges)
