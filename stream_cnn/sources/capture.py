@@ -1,0 +1,363 @@
+"""Frame sources over cv2.VideoCapture.
+
+Two behaviours, because files and cameras fail users in opposite ways:
+
+* ``FileSource`` delivers every frame of a file, in order, none skipped and none duplicated. A decode thread
+  keeps a small queue full so decoding overlaps the consumer's work.
+* ``LiveSource`` is for cameras, streams, and files replayed as if they were cameras. A capture thread reads as
+  fast as the device delivers and keeps only the newest frame: a slow consumer sees the latest picture, never a
+  stale buffered one, and every frame it never saw is counted as dropped. A frame identical to the previous one
+  (a frozen driver re-delivering its last buffer) is not counted as new. When the device stops delivering, the
+  thread retries with backoff for a bounded time and then ends the stream with a StreamInterrupted reason.
+
+Both expose the same small interface: ``start()``, ``read(timeout) -> Frame | None`` (None = the stream ended),
+``close()``, ``stop_reason`` (None, or the StreamInterrupted to raise once outputs are finalised) and counters.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from stream_cnn.errors import CameraNotFoundError, SourceError, StreamInterrupted
+
+# Consecutive failed reads a file may have before we call it the end of what decodes. A corrupt packet costs
+# one or two failed reads, after which FFmpeg resumes at the next decodable frame.
+FILE_READ_RETRIES = 8
+# Frames decoded ahead of the consumer for files: enough to hide decoder jitter, small enough to bound memory.
+FILE_QUEUE_FRAMES = 8
+# Pixel stride used to compare consecutive live frames; sensor noise makes a real new frame differ almost
+# everywhere, so a sparse grid is enough to tell a re-delivered buffer from a new picture.
+FROZEN_COMPARE_STEP = 8
+
+
+@dataclass
+class Frame:
+    """One decoded frame. ``index`` is the source's frame index; ``time_s`` the stream time in seconds."""
+
+    index: int
+    image: np.ndarray          # BGR uint8 (H, W, 3)
+    time_s: float
+    captured_at: float         # time.perf_counter() when the frame was read, for capture-to-output latency
+
+
+def quiet_opencv():
+    """Silence OpenCV's own warnings (probing cameras and codecs prints several); our errors say what matters."""
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    except AttributeError:  # very old builds lack the logging module
+        pass
+
+
+def _as_bgr(image: np.ndarray) -> np.ndarray:
+    # Some capture backends hand out gray or BGRA frames; everything downstream expects 3-channel BGR.
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def _frame_count(capture) -> int | None:
+    count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    return int(count) if count and count > 0 else None
+
+
+def _fps(capture, default: float) -> float:
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    # Cameras and some containers report 0 or absurd values; fall back to a sane rate for timing and writers.
+    return float(fps) if fps and 1.0 <= fps <= 240.0 else default
+
+
+class FileSource:
+    """Every frame of a video file, in order, decoded one step ahead on a thread."""
+
+    live = False
+
+    def __init__(self, path: str, capture_factory: Callable[[str], object] = cv2.VideoCapture):
+        self.name = str(path)
+        if not os.path.exists(path):
+            raise SourceError(f"video file not found: {path}")
+        if os.path.isdir(path):
+            raise SourceError(f"{path} is a directory, not a video file")
+        if not os.access(path, os.R_OK):
+            raise SourceError(f"video file not readable (permission denied): {path}")
+        quiet_opencv()
+        self._capture = capture_factory(str(path))
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise SourceError(f"cannot open {path} as a video: not a video, or truncated/corrupt before its first "
+                              f"frame (an .mp4 cut short loses the index at its end)")
+        self.fps = _fps(self._capture, 30.0)
+        self.total_frames = _frame_count(self._capture)
+        self.size = (int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                     int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self.frames_read = 0
+        self.dropped = 0
+        self.repeated = 0
+        self.decode_gaps: list[int] = []   # frame indices after which unreadable data was skipped
+        self.stop_reason: StreamInterrupted | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=FILE_QUEUE_FRAMES)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._decode_loop, name="stream-cnn-decode", daemon=True)
+        self._done = False
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _decode_loop(self):
+        failures_in_a_row = 0
+        try:
+            while not self._stop.is_set():
+                ok, image = self._capture.read()
+                if not ok or image is None:
+                    if self.total_frames is not None and self.frames_read >= self.total_frames:
+                        break   # the clean end of the file
+                    failures_in_a_row += 1
+                    if failures_in_a_row > FILE_READ_RETRIES:
+                        break
+                    continue
+                if failures_in_a_row:
+                    self.decode_gaps.append(self.frames_read)
+                    failures_in_a_row = 0
+                frame = Frame(self.frames_read, _as_bgr(image), self.frames_read / self.fps, time.perf_counter())
+                self.frames_read += 1
+                if not self._put(frame):
+                    return
+            self.stop_reason = self._early_end_reason()
+        except Exception as err:  # a backend exception must end the stream with a message, not kill a thread
+            self.stop_reason = StreamInterrupted(
+                f"{self.name}: decoding failed at frame {self.frames_read}: {err}")
+        finally:
+            self._put(None)
+
+    def _early_end_reason(self) -> StreamInterrupted | None:
+        if self._stop.is_set():
+            return None
+        expected = self.total_frames
+        if expected is not None and self.frames_read < expected:
+            gaps = f"; unreadable data skipped after frame(s) {self.decode_gaps[:5]}" if self.decode_gaps else ""
+            return StreamInterrupted(
+                f"{self.name}: stopped at frame {self.frames_read} of {expected}: the decoder could not read further "
+                f"(file truncated or corrupt){gaps}; the {self.frames_read} decoded frames were processed")
+        if self.decode_gaps:
+            return StreamInterrupted(
+                f"{self.name}: corrupt data skipped after frame(s) {self.decode_gaps[:5]}; "
+                f"{self.frames_read} frames decoded")
+        return None
+
+    def read(self, timeout: float = 0.5) -> Frame | None:
+        """The next frame, or None at the end of the stream. Waits in short slices so Ctrl-C stays responsive."""
+        if self._done:
+            return None
+        while True:
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                if not self._thread.is_alive() and self._queue.empty():
+                    self._done = True
+                    return None
+                continue
+            if item is None:
+                self._done = True
+            return item
+
+    def close(self):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+        self._capture.release()
+
+
+def parse_device(device: str | int):
+    """`--device` value -> what cv2.VideoCapture takes: an int index, a /dev path, a URL or a clip path."""
+    if isinstance(device, int):
+        return device
+    text = str(device).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    return text
+
+
+class LiveSource:
+    """Newest-frame-only capture for cameras, streams and files replayed as cameras (``realtime``)."""
+
+    live = True
+
+    def __init__(self, device, *, realtime: bool = False, stall_timeout: float = 5.0,
+                 capture_factory: Callable[[object], object] = cv2.VideoCapture, default_fps: float = 30.0):
+        self.device = parse_device(device)
+        self.name = f"camera {self.device}" if isinstance(self.device, int) else str(self.device)
+        # A path to an existing file is a recorded clip standing in for a camera: its end is the end of the
+        # stream, not a lost camera, and (like a camera) it delivers at its own frame rate.
+        self.is_clip = isinstance(self.device, str) and os.path.isfile(self.device)
+        self.realtime = realtime or self.is_clip
+        self.stall_timeout = float(stall_timeout)
+        self._factory = capture_factory
+        quiet_opencv()
+        self._capture = capture_factory(self.device)
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise self._not_found()
+        self.fps = _fps(self._capture, default_fps)
+        self.total_frames = _frame_count(self._capture) if self.is_clip else None
+        self.size = (int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                     int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self.frames_read = 0      # new frames captured (repeats excluded)
+        self.dropped = 0          # new frames overwritten before the consumer took them
+        self.repeated = 0         # frames identical to their predecessor, not counted as new
+        self.read_failures = 0
+        self.reopens = 0
+        self.stop_reason: StreamInterrupted | None = None
+        self._latest: Frame | None = None
+        self._ended = False
+        self._condition = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._capture_loop, name="stream-cnn-capture", daemon=True)
+        self._t0: float | None = None
+
+    def _not_found(self) -> SourceError:
+        if isinstance(self.device, int) or str(self.device).startswith("/dev/"):
+            return CameraNotFoundError(
+                f"no camera at {self.name}: pick another with --device N or --device /dev/videoN, "
+                f"or run a file with `stream-cnn video FILE`")
+        if isinstance(self.device, str) and "://" not in self.device and not os.path.exists(self.device):
+            return CameraNotFoundError(
+                f"no camera or file at {self.device!r}: use --device N, /dev/videoN, a stream URL or an existing clip")
+        return SourceError(f"cannot open {self.device} as a video stream (unreachable URL, or not a video)")
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _publish(self, image: np.ndarray):
+        now = time.perf_counter()
+        if self._t0 is None:
+            self._t0 = now
+        frame = Frame(self.frames_read, _as_bgr(image), now - self._t0, now)
+        self.frames_read += 1
+        with self._condition:
+            if self._latest is not None:
+                self.dropped += 1
+            self._latest = frame
+            self._condition.notify_all()
+
+    def _clip_finished(self) -> bool:
+        if not self.is_clip:
+            return False
+        position = self._capture.get(cv2.CAP_PROP_POS_FRAMES)
+        return self.total_frames is None or position >= self.total_frames - 1
+
+    def _capture_loop(self):
+        previous: np.ndarray | None = None
+        last_new_at = time.perf_counter()
+        first_failure_at: float | None = None
+        failures = 0
+        pace_start = time.perf_counter()
+        reads = 0
+        try:
+            while not self._stop.is_set():
+                ok, image = self._capture.read()
+                now = time.perf_counter()
+                if not ok or image is None:
+                    if self._clip_finished():
+                        break
+                    self.read_failures += 1
+                    failures += 1
+                    if first_failure_at is None:
+                        first_failure_at = now
+                    if now - first_failure_at >= self.stall_timeout:
+                        self.stop_reason = StreamInterrupted(
+                            f"{self.name} stopped delivering frames: no frame for {now - first_failure_at:.1f}s "
+                            f"after frame {self.frames_read} ({failures} retries); stopped")
+                        break
+                    # Backoff: quick retries catch a hiccup, longer waits avoid spinning on a dead device.
+                    self._stop.wait(min(0.02 * 2 ** min(failures, 6), 0.5))
+                    if failures % 4 == 0 and not self.is_clip:
+                        self._reopen()
+                    continue
+                failures = 0
+                first_failure_at = None
+                reads += 1
+                if self.realtime:
+                    # Deliver at the clip's own rate, as a camera would; sleeping on the stop event keeps close fast.
+                    due = pace_start + reads / self.fps
+                    if due > now:
+                        self._stop.wait(due - now)
+                        now = time.perf_counter()
+                if previous is not None and previous.shape == image.shape and np.array_equal(
+                        previous[::FROZEN_COMPARE_STEP, ::FROZEN_COMPARE_STEP],
+                        image[::FROZEN_COMPARE_STEP, ::FROZEN_COMPARE_STEP]):
+                    self.repeated += 1
+                    if now - last_new_at >= self.stall_timeout:
+                        self.stop_reason = StreamInterrupted(
+                            f"{self.name} is frozen: the same picture for {now - last_new_at:.1f}s after frame "
+                            f"{self.frames_read}; stopped")
+                        break
+                    continue
+                previous = image
+                last_new_at = now
+                self._publish(image)
+        except Exception as err:  # a backend exception must end the stream with a message, not kill a thread
+            self.stop_reason = StreamInterrupted(f"{self.name}: capture failed after frame {self.frames_read}: {err}")
+        finally:
+            with self._condition:
+                self._ended = True
+                self._condition.notify_all()
+
+    def _reopen(self):
+        # A camera that was unplugged and plugged back in needs a fresh handle; a dead one just fails again.
+        try:
+            self._capture.release()
+            self._capture = self._factory(self.device)
+            self.reopens += 1
+        except Exception:
+            pass
+
+    def read(self, timeout: float = 0.5) -> Frame | None:
+        """The newest frame not yet taken, waiting for one; None when the stream has ended."""
+        with self._condition:
+            while self._latest is None:
+                if self._ended:
+                    return None
+                self._condition.wait(timeout)
+            frame, self._latest = self._latest, None
+            return frame
+
+    def close(self):
+        self._stop.set()
+        with self._condition:
+            self._condition.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+        self._capture.release()
+
+
+def open_file(path: str, *, realtime: bool = False, stall_timeout: float = 5.0,
+              capture_factory=cv2.VideoCapture):
+    """A video file: every frame as fast as possible, or (``realtime``) replayed like a camera at its own fps."""
+    if realtime:
+        FileSource(path, capture_factory).close()   # same checks and messages for missing / non-video files
+        return LiveSource(path, realtime=True, stall_timeout=stall_timeout, capture_factory=capture_factory)
+    return FileSource(path, capture_factory)
+
+
+def open_camera(device="0", *, stall_timeout: float = 5.0, capture_factory=cv2.VideoCapture):
+    """A camera index, /dev/videoN, stream URL, or a recorded clip standing in for a camera."""
+    return LiveSource(device, stall_timeout=stall_timeout, capture_factory=capture_factory)
