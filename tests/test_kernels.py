@@ -1,0 +1,293 @@
+"""Each Numba kernel against its NumPy twin (stream_cnn.model.reference) on randomised shapes and parameters.
+
+Inputs are U(-1, 1) and conv / dense weights are scaled by 1/sqrt(fan_in), as a trained layer's would be, so every
+output is O(1) and float32 rounding of a long sum stays around 1e-6: the 1e-5 absolute tolerance then tests the
+algorithm, not the arithmetic. The reference computes in float64.
+"""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from stream_cnn.model import kernels as K
+from stream_cnn.model import reference as R
+
+TOL = 1e-5
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ALPHAS = st.sampled_from([0.01, 0.1, 0.3])
+
+
+def uniform(rng, shape, scale=1.0):
+    return (rng.uniform(-1.0, 1.0, shape) * scale).astype(np.float32)
+
+
+def padded(x, top, bottom, left, right, fill=0.0):
+    """The kernel-side padding: a buffer with its border filled once, interior written by pad_into."""
+    c, h, w = x.shape
+    xp = np.full((c, h + top + bottom, w + left + right), fill, dtype=np.float32)
+    K.pad_into(x, xp, top, left)
+    return xp
+
+
+def run_conv(x, w, b, stride, pads, dilation, groups, act, alpha):
+    top, bottom, left, right = pads
+    out_h = R.output_size(x.shape[1], w.shape[2], stride[0], top, bottom, dilation[0])
+    out_w = R.output_size(x.shape[2], w.shape[3], stride[1], left, right, dilation[1])
+    out = np.full((w.shape[0], out_h, out_w), np.nan, dtype=np.float32)  # NaN: any cell left unwritten shows
+    K.conv2d(padded(x, *pads), w, b, out, stride[0], stride[1], dilation[0], dilation[1], groups, act, alpha)
+    return out
+
+
+def conv_case(rng, c_in, c_out, height, width, kh, kw, groups):
+    x = uniform(rng, (c_in, height, width))
+    fan_in = (c_in // groups) * kh * kw
+    w = uniform(rng, (c_out, c_in // groups, kh, kw), 1.0 / np.sqrt(fan_in))
+    b = uniform(rng, (c_out,), 0.5)
+    return x, w, b
+
+
+def assert_close(actual, expected):
+    assert actual.shape == expected.shape
+    assert actual.dtype == np.float32
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=TOL)
+
+
+def test_pad_into_writes_interior_only():
+    rng = np.random.default_rng(0)
+    x = uniform(rng, (2, 3, 4))
+    xp = np.full((2, 3 + 1 + 2, 4 + 3 + 0), -7.0, dtype=np.float32)
+    K.pad_into(x, xp, 1, 3)
+    np.testing.assert_array_equal(xp[:, 1:4, 3:7], x)
+    border = np.ones(xp.shape, bool)
+    border[:, 1:4, 3:7] = False
+    assert np.all(xp[border] == -7.0)
+
+
+@st.composite
+def conv_params(draw):
+    """Any conv the kernel must handle; kernel sizes 1 and 3 and stride 1 are weighted to reach the fast paths."""
+    depthwise = draw(st.booleans())
+    if depthwise:
+        groups = draw(st.integers(1, 5))
+        cin_per_group, cout_per_group = 1, draw(st.integers(1, 2))
+    else:
+        groups = draw(st.sampled_from([1, 1, 2, 3]))
+        cin_per_group, cout_per_group = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    kh = draw(st.sampled_from([1, 2, 3, 3, 3, 5]))
+    kw = draw(st.sampled_from([kh, kh, 1, 2, 3, 4]))
+    stride = (draw(st.sampled_from([1, 1, 2, 3])), draw(st.sampled_from([1, 1, 2, 3])))
+    dilation = (draw(st.sampled_from([1, 1, 2])), draw(st.sampled_from([1, 1, 3])))
+    pads = tuple(draw(st.integers(0, 3)) for _ in range(4))
+    height, width = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    # The padded input must hold at least one (dilated) window; the unpadded one may be smaller than the kernel.
+    assume(height + pads[0] + pads[1] >= dilation[0] * (kh - 1) + 1)
+    assume(width + pads[2] + pads[3] >= dilation[1] * (kw - 1) + 1)
+    return dict(c_in=groups * cin_per_group, c_out=groups * cout_per_group, height=height, width=width,
+                kh=kh, kw=kw, groups=groups, stride=stride, dilation=dilation, pads=pads,
+                act=draw(st.integers(0, 6)), alpha=draw(ALPHAS), seed=draw(st.integers(0, 2 ** 16)))
+
+
+@SETTINGS
+@given(conv_params())
+def test_conv2d_matches_reference(p):
+    rng = np.random.default_rng(p["seed"])
+    x, w, b = conv_case(rng, p["c_in"], p["c_out"], p["height"], p["width"], p["kh"], p["kw"], p["groups"])
+    got = run_conv(x, w, b, p["stride"], p["pads"], p["dilation"], p["groups"], p["act"], p["alpha"])
+    want = R.conv2d(x, w, b, p["stride"], p["pads"], p["dilation"], p["groups"], p["act"], p["alpha"])
+    assert_close(got, want)
+
+
+# Each fast path explicitly, with channel counts that leave remainders in the 4 x 4 pointwise blocks,
+# plus layers big enough to take the multi-threaded path.
+@pytest.mark.parametrize("c_in, c_out, size, k, groups, pads", [
+    (7, 9, 5, 1, 1, (0, 0, 0, 0)),      # pointwise, remainders in both channel blocks
+    (8, 12, 6, 1, 1, (0, 0, 0, 0)),     # pointwise, whole blocks
+    (1, 1, 1, 1, 1, (0, 0, 0, 0)),      # 1x1 input, single channel
+    (3, 5, 1, 3, 1, (1, 1, 1, 1)),      # 1x1 input with a 3x3 kernel: only the centre tap sees data
+    (6, 4, 7, 3, 2, (1, 1, 1, 1)),      # grouped 3x3
+    (6, 12, 7, 3, 6, (0, 2, 1, 1)),     # depthwise 3x3, channel multiplier 2, asymmetric padding
+    (16, 32, 40, 3, 1, (1, 1, 1, 1)),   # 3x3 above the parallel threshold
+    (64, 72, 24, 1, 1, (0, 0, 0, 0)),   # pointwise above the parallel threshold, 72 = 8 chunks of 9 -> 12
+    (24, 24, 30, 5, 1, (2, 2, 2, 2)),   # general path, parallel
+])
+@pytest.mark.parametrize("act", [0, 1, 6])
+def test_conv2d_fast_paths(c_in, c_out, size, k, groups, pads, act):
+    rng = np.random.default_rng(c_in * 100 + c_out)
+    x, w, b = conv_case(rng, c_in, c_out, size, size + 1, k, k, groups)
+    got = run_conv(x, w, b, (1, 1), pads, (1, 1), groups, act, 0.01)
+    assert_close(got, R.conv2d(x, w, b, 1, pads, 1, groups, act))
+
+
+@st.composite
+def pool_params(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    # ONNX (and PyTorch) require padding < kernel: a window is never all padding.
+    pads = (draw(st.integers(0, kh - 1)), draw(st.integers(0, kh - 1)),
+            draw(st.integers(0, kw - 1)), draw(st.integers(0, kw - 1)))
+    height, width = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    assume(height + pads[0] + pads[1] >= kh and width + pads[2] + pads[3] >= kw)
+    return dict(channels=draw(st.integers(1, 4)), height=height, width=width, kernel=(kh, kw),
+                stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), pads=pads,
+                seed=draw(st.integers(0, 2 ** 16)))
+
+
+@SETTINGS
+@given(pool_params(), st.sampled_from(["max", "min", "avg"]))
+def test_window_pools_match_reference(p, kind):
+    rng = np.random.default_rng(p["seed"])
+    x = uniform(rng, (p["channels"], p["height"], p["width"]))
+    (kh, kw), (sh, sw), pads = p["kernel"], p["stride"], p["pads"]
+    want = getattr(R, f"{kind}_pool")(x, p["kernel"], p["stride"], pads)
+    got = np.full(want.shape, np.nan, dtype=np.float32)
+    if kind == "avg":
+        K.avg_pool(x, got, kh, kw, sh, sw, pads[0], pads[2])
+    elif kind == "max":
+        K.max_pool(padded(x, *pads, fill=-np.inf), got, kh, kw, sh, sw)
+    else:
+        K.min_pool(padded(x, *pads, fill=np.inf), got, kh, kw, sh, sw)
+    assert_close(got, want)
+
+
+@SETTINGS
+@given(st.integers(1, 5), st.integers(1, 12), st.integers(1, 12), st.integers(0, 2 ** 16))
+def test_global_pools_match_reference(channels, height, width, seed):
+    x = uniform(np.random.default_rng(seed), (channels, height, width))
+    for kernel, twin in [(K.global_avg_pool, R.global_avg_pool), (K.global_max_pool, R.global_max_pool)]:
+        got = np.full(channels, np.nan, dtype=np.float32)
+        kernel(x, got)
+        assert_close(got, twin(x))
+
+
+@SETTINGS
+@given(st.integers(1, 3), st.integers(1, 12), st.integers(1, 12), st.data())
+def test_adaptive_pools_match_reference(channels, height, width, data):
+    # Output may be larger than the input too (bins then overlap / repeat), as in PyTorch.
+    out_hw = (data.draw(st.integers(1, 14)), data.draw(st.integers(1, 14)))
+    x = uniform(np.random.default_rng(height * 31 + width), (channels, height, width))
+    for kernel, twin in [(K.adaptive_avg_pool, R.adaptive_avg_pool), (K.adaptive_max_pool, R.adaptive_max_pool)]:
+        want = twin(x, out_hw)
+        got = np.full(want.shape, np.nan, dtype=np.float32)
+        kernel(x, got)
+        assert_close(got, want)
+
+
+def test_adaptive_bins_follow_pytorch_rule():
+    # 10 -> 4: [floor(10i/4), ceil(10(i+1)/4)) = [0,3), [2,5), [5,8), [7,10): overlapping where 10/4 is fractional.
+    assert R.adaptive_bins(10, 4) == [(0, 3), (2, 5), (5, 8), (7, 10)]
+    x = np.arange(10, dtype=np.float32).reshape(1, 1, 10)
+    got = np.empty((1, 1, 4), np.float32)
+    K.adaptive_avg_pool(x, got)
+    np.testing.assert_allclose(got.ravel(), [1.0, 3.0, 6.0, 8.0])
+
+
+@SETTINGS
+@given(st.integers(1, 3), st.integers(1, 16), st.integers(1, 16), st.data())
+def test_fractional_max_pool_matches_reference(channels, height, width, data):
+    from stream_cnn.model.filters import fractional_edges
+    out_h, out_w = data.draw(st.integers(1, height)), data.draw(st.integers(1, width))
+    seed = data.draw(st.integers(0, 1000))
+    rows, cols = fractional_edges(height, out_h, seed), fractional_edges(width, out_w, seed + 1)
+    x = uniform(np.random.default_rng(seed), (channels, height, width))
+    want = R.fractional_max_pool(x, rows, cols)
+    got = np.full(want.shape, np.nan, dtype=np.float32)
+    K.fractional_max_pool(x, got, rows, cols)
+    assert_close(got, want)
+
+
+@SETTINGS
+@given(st.integers(1, 400), st.integers(1, 24), st.integers(0, 6), ALPHAS, st.integers(0, 2 ** 16))
+def test_dense_matches_reference(n_in, n_out, act, alpha, seed):
+    rng = np.random.default_rng(seed)
+    x = uniform(rng, n_in)
+    w = uniform(rng, (n_out, n_in), 1.0 / np.sqrt(n_in))
+    b = uniform(rng, n_out, 0.5)
+    got = np.full(n_out, np.nan, dtype=np.float32)
+    K.dense(x, w, b, got, act, alpha)
+    assert_close(got, R.dense(x, w, b, act, alpha))
+
+
+SHAPES = st.sampled_from([(1,), (17,), (3, 5), (2, 3, 4), (1, 1, 1), (4, 1, 9)])
+
+
+@SETTINGS
+@given(SHAPES, st.integers(0, 6), ALPHAS, st.integers(0, 2 ** 16))
+def test_activation_matches_reference(shape, act, alpha, seed):
+    # Values to +-8 reach relu6's clip and the saturated ends of sigmoid and tanh.
+    x = uniform(np.random.default_rng(seed), shape, 8.0)
+    got = np.full(shape, np.nan, dtype=np.float32)
+    K.activation(x, got, act, alpha)
+    assert_close(got, R.activation(x, act, alpha))
+    K.activation(x, x, act, alpha)  # in place is allowed
+    assert_close(x, got)
+
+
+def test_activation_extremes_stay_finite():
+    x = np.array([-1e4, -100.0, 0.0, 100.0, 1e4], dtype=np.float32)
+    for act in range(7):
+        got = np.empty_like(x)
+        K.activation(x, got, act, 0.01)
+        assert_close(got, R.activation(x, act, 0.01))
+
+
+@SETTINGS
+@given(st.integers(1, 4), st.sampled_from([(), (3,), (2, 5)]), st.integers(0, 2 ** 16))
+def test_glu_matches_reference(half, rest, seed):
+    x = uniform(np.random.default_rng(seed), (2 * half,) + rest, 6.0)
+    got = np.full((half,) + rest, np.nan, dtype=np.float32)
+    K.glu(x, got)
+    assert_close(got, R.glu(x))
+
+
+@SETTINGS
+@given(st.integers(1, 50), st.floats(0.1, 1000.0), st.integers(0, 2 ** 16))
+def test_softmax_matches_reference_and_is_stable(n, spread, seed):
+    # Spreads up to 1000 would overflow exp without the max subtraction.
+    x = uniform(np.random.default_rng(seed), n, spread)
+    got = np.full(n, np.nan, dtype=np.float32)
+    K.softmax(x, got)
+    assert np.all(np.isfinite(got))
+    assert_close(got, R.softmax(x))
+    assert abs(float(got.sum(dtype=np.float64)) - 1.0) < 1e-5
+
+
+@SETTINGS
+@given(SHAPES, st.integers(0, 6), ALPHAS, st.integers(0, 2 ** 16))
+def test_add_matches_reference(shape, act, alpha, seed):
+    rng = np.random.default_rng(seed)
+    a, b = uniform(rng, shape, 4.0), uniform(rng, shape, 4.0)
+    want = R.add(a, b, act, alpha)
+    got = np.full(shape, np.nan, dtype=np.float32)
+    K.add(a, b, got, act, alpha)
+    assert_close(got, want)
+    K.add(a, b, a, act, alpha)  # residual written over its input
+    assert_close(a, want)
+
+
+@SETTINGS
+@given(st.lists(st.integers(1, 4), min_size=1, max_size=4), st.integers(1, 5), st.integers(1, 5))
+def test_concat_matches_reference(channel_counts, height, width):
+    rng = np.random.default_rng(sum(channel_counts) * 7 + height)
+    maps = [uniform(rng, (c, height, width)) for c in channel_counts]
+    got = np.full((sum(channel_counts), height, width), np.nan, dtype=np.float32)
+    offset = 0
+    for m in maps:
+        K.concat_into(m, got, offset)
+        offset += m.shape[0]
+    np.testing.assert_array_equal(got, R.concat(maps))
+
+
+def test_batchnorm_reference_is_the_affine_fold():
+    # The model folds BN into the previous layer as w * s, b * s + (beta - mean * s), s = gamma / sqrt(var + eps).
+    rng = np.random.default_rng(5)
+    x, w, b = conv_case(rng, 3, 4, 6, 6, 3, 3, 1)
+    gamma, beta, mean = uniform(rng, 4), uniform(rng, 4), uniform(rng, 4)
+    var = rng.uniform(0.5, 2.0, 4).astype(np.float32)
+    s = gamma / np.sqrt(var + 1e-5)
+    folded = run_conv(x, (w * s[:, None, None, None]).astype(np.float32), (b * s + beta - mean * s).astype(np.float32),
+                      (1, 1), (1, 1, 1, 1), (1, 1), 1, 0, 0.0)
+    assert_close(folded, R.batchnorm(R.conv2d(x, w, b, 1, 1), gamma, beta, mean, var))
+
+
+def test_activation_codes_match_the_contract():
+    assert K.ACTIVATIONS == {"identity": 0, "relu": 1, "leaky_relu": 2, "relu6": 3, "sigmoid": 4, "tanh": 5,
+                             "gelu": 6}
