@@ -1,0 +1,323 @@
+"""The streaming loop: source -> preprocess -> model -> overlay -> sinks.
+
+Three threads overlap: the source's capture/decode thread, this (main) thread doing preprocessing, the forward
+pass (Numba kernels release the GIL), overlay drawing and the window (cv2.imshow must stay on the main thread),
+and the video encoder thread. A file therefore runs close to the slowest of decoder, model and encoder.
+
+Whatever ends the loop — end of stream, a source fault, q in the window, Ctrl-C — the outputs are finalised
+(video released and checked playable, JSONL closed), the summary is printed, and only then is the error raised.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import click
+import numpy as np
+
+from stream_cnn.errors import StreamCnnError
+from stream_cnn.overlay import Overlay, OverlayStats, ProbabilitySmoother
+from stream_cnn.preprocess import FramePreprocessor
+from stream_cnn.sinks import WindowSink
+
+NO_PREDICTION = "no digit"
+PROGRESS_INTERVAL_S = 0.2
+
+
+@dataclass
+class PipelineOptions:
+    topk: int = 3
+    smooth: int = 0                 # moving average over N predictions; 0/1 = off
+    features: bool = False          # feature-map panel shown from the start (key f toggles)
+    display: bool = True
+    max_frames: int | None = None   # stop after this many frames taken from the source
+    stride: int = 1                 # infer every Nth frame; the others are drawn with the latest prediction
+    progress: bool | None = None    # None = when stderr is a terminal
+    roi: tuple | None = None
+    title: str = "stream-cnn"
+    snapshot_dir: str = "."
+
+
+@dataclass
+class Summary:
+    source: str
+    frames: int = 0                 # frames taken from the source
+    inferred: int = 0               # frames the model ran on
+    dropped: int = 0
+    repeated: int = 0
+    elapsed_s: float = 0.0
+    latencies_ms: list = field(default_factory=list)
+    classes: Counter = field(default_factory=Counter)
+    outputs: list = field(default_factory=list)
+    ended_by: str = "end of stream"
+
+    def latency_stats(self):
+        if not self.latencies_ms:
+            return None
+        values = np.asarray(self.latencies_ms)
+        return float(values.mean()), float(np.percentile(values, 50)), float(np.percentile(values, 95))
+
+    def format(self) -> str:
+        rate = self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        lines = [f"{self.frames} frames from {self.source} in {self.elapsed_s:.2f} s ({rate:.1f} fps), "
+                 f"{self.inferred} inferred, {self.dropped} dropped, {self.repeated} frozen repeats; "
+                 f"ended by {self.ended_by}"]
+        stats = self.latency_stats()
+        if stats:
+            lines.append("inference latency ms: mean {:.3f}  p50 {:.3f}  p95 {:.3f}".format(*stats))
+        if self.classes:
+            ranked = sorted(self.classes.items(), key=lambda item: (-item[1], str(item[0])))
+            lines.append("classes: " + "  ".join(f"{label}: {count}" for label, count in ranked))
+        lines.extend(self.outputs)
+        return "\n".join(lines)
+
+
+class RateMeter:
+    """Events per second over roughly the last second, from a running total."""
+
+    def __init__(self):
+        self._mark_time = time.perf_counter()
+        self._mark_count = 0
+        self.rate = 0.0
+
+    def update(self, total: int, now: float) -> float:
+        elapsed = now - self._mark_time
+        if elapsed >= 0.5:
+            self.rate = (total - self._mark_count) / elapsed
+            self._mark_time, self._mark_count = now, total
+        return self.rate
+
+
+class ProgressBar:
+    """frames done / total, fps and ETA on one stderr line, redrawn in place."""
+
+    def __init__(self, total: int | None, enabled: bool):
+        self.total = total
+        self.enabled = enabled
+        self._last = 0.0
+        self._start = time.perf_counter()
+        self._drawn = False
+
+    def update(self, done: int, dropped: int, force: bool = False):
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if not force and now - self._last < PROGRESS_INTERVAL_S:
+            return
+        self._last = now
+        elapsed = now - self._start
+        fps = done / elapsed if elapsed > 0 else 0.0
+        if self.total:
+            fraction = min(1.0, done / self.total)
+            width = 24
+            filled = int(round(width * fraction))
+            eta = (self.total - done) / fps if fps > 0 else 0.0
+            text = (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} {100 * fraction:3.0f}% "
+                    f"{fps:6.1f} fps  ETA {int(eta) // 60}:{int(eta) % 60:02d}")
+        else:
+            text = f"{done} frames  {fps:6.1f} fps  dropped {dropped}"
+        sys.stderr.write("\r" + text + "  ")
+        sys.stderr.flush()
+        self._drawn = True
+
+    def finish(self, done: int, dropped: int):
+        if self.enabled:
+            self.update(done, dropped, force=True)
+            if self._drawn:
+                sys.stderr.write("\n")
+                sys.stderr.flush()
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (outputs finalised) but reported with its own exit status."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
+class Pipeline:
+    """Runs one stream to its end. Sinks are opened by the caller (so bad paths fail before processing)."""
+
+    def __init__(self, source, model, options: PipelineOptions, *, video=None, jsonl=None, recorder=None,
+                 echo=click.echo):
+        self.source = source
+        self.model = model
+        self.options = options
+        self.video = video
+        self.jsonl = jsonl
+        self.recorder = recorder
+        self.echo = echo
+        config = model.config
+        self.labels = [str(label) for label in config.labels]
+        self.digit_mode = str(getattr(config, "preprocess", "frame") or "frame").lower() == "digit"
+        self.min_confidence = float(getattr(config, "min_confidence", 0.0) or 0.0)
+        self.preprocess = FramePreprocessor(config, model.input, roi=options.roi)
+        topk = max(1, min(int(options.topk), len(self.labels)))
+        self.topk = topk
+        self.overlay = Overlay(self.labels, topk=topk, show_features=options.features)
+        self.smoother = (ProbabilitySmoother(options.smooth, len(self.labels)) if options.smooth > 1 else None)
+        self.window = WindowSink(options.title, options.snapshot_dir) if options.display else None
+        self.summary = Summary(source=source.name)
+
+    def _predict(self, image: np.ndarray):
+        """Preprocess + forward; returns (probs copy or None, region, forward latency ms)."""
+        region = self.preprocess(image)
+        if region is None and self.digit_mode:
+            if self.smoother is not None:
+                self.smoother.reset()
+            return None, None, 0.0
+        start = time.perf_counter()
+        raw = self.model.forward()
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        probs = self.smoother.update(raw) if self.smoother is not None else raw
+        return np.array(probs, dtype=np.float64), region, latency_ms
+
+    def _record(self, frame, probs, region, latency_ms):
+        label, prob, topk = None, None, []
+        if probs is not None:
+            order = np.argsort(probs)[::-1][: self.topk]
+            topk = [[self.labels[int(i)], round(float(probs[i]), 6)] for i in order]
+            if float(probs[order[0]]) >= self.min_confidence:
+                label, prob = topk[0]
+        self.summary.classes[label if label is not None else NO_PREDICTION] += 1
+        if self.jsonl is not None:
+            self.jsonl.write({
+                "frame": int(frame.index), "time_s": round(float(frame.time_s), 4), "label": label, "prob": prob,
+                "topk": topk, "latency_ms": round(latency_ms, 4),
+                "box": None if region is None else [int(v) for v in region],
+                "dropped": int(self.source.dropped),
+            })
+
+    def _open_window(self):
+        if self.window is None:
+            return
+        problem = self.window.open()
+        if problem is not None:
+            self.echo(f"stream-cnn: {problem}; running without a window (pass --no-display to skip the window, "
+                      f"--output/--jsonl to keep the results)", err=True)
+            self.window = None
+
+    def _wait_while_paused(self, annotated: np.ndarray) -> str | None:
+        while True:
+            action = self.window.show(annotated, wait_ms=50)
+            if action in ("pause", "quit"):
+                return action
+            if action == "snapshot":
+                self.echo(f"snapshot: {self.window.save_snapshot(annotated)}", err=True)
+
+    def run(self) -> Summary:
+        options = self.options
+        summary = self.summary
+        progress_enabled = options.progress if options.progress is not None else sys.stderr.isatty()
+        progress = ProgressBar(self.source.total_frames if not self.source.live else None, progress_enabled)
+        capture_meter, process_meter = RateMeter(), RateMeter()
+        stats = OverlayStats()
+        probs, region, latency_ms = None, None, 0.0
+        previous_term_handler = None
+        if threading.current_thread() is threading.main_thread():
+            previous_term_handler = signal.signal(signal.SIGTERM, _raise_terminated)
+        interrupted: KeyboardInterrupt | None = None
+        started = time.perf_counter()
+        try:
+            self._open_window()
+            self.source.start()
+            while options.max_frames is None or summary.frames < options.max_frames:
+                frame = self.source.read()
+                if frame is None:
+                    break
+                summary.frames += 1
+                if self.recorder is not None:
+                    self.recorder.write(frame.image.copy())   # raw, before the overlay draws on it
+                if (summary.frames - 1) % options.stride == 0:
+                    probs, region, latency_ms = self._predict(frame.image)
+                    summary.inferred += 1
+                    if probs is not None:
+                        summary.latencies_ms.append(latency_ms)
+                    self._record(frame, probs, region, latency_ms)
+                now = time.perf_counter()
+                stats.capture_fps = capture_meter.update(self.source.frames_read, now)
+                stats.process_fps = process_meter.update(summary.frames, now)
+                stats.latency_ms = latency_ms
+                stats.dropped = self.source.dropped
+                stats.repeated = self.source.repeated
+                feature_maps = self.model.feature_maps() if self.overlay.show_features else None
+                annotated = self.overlay.draw(frame.image, probs, region, stats=stats, no_prediction=NO_PREDICTION,
+                                              feature_maps=feature_maps)
+                if self.video is not None:
+                    self.video.write(annotated)
+                if self.window is not None:
+                    action = self.window.show(annotated)
+                    if action == "pause":
+                        stats.paused = True
+                        action = self._wait_while_paused(annotated)
+                        stats.paused = False
+                    if action == "snapshot":
+                        self.echo(f"snapshot: {self.window.save_snapshot(annotated)}", err=True)
+                    elif action == "features":
+                        self.overlay.toggle_features()
+                    elif action == "quit":
+                        summary.ended_by = "quit key"
+                        break
+                progress.update(summary.frames, self.source.dropped)
+            else:
+                summary.ended_by = f"--max-frames {options.max_frames}"
+        except KeyboardInterrupt as err:
+            interrupted = err
+            summary.ended_by = "SIGTERM" if isinstance(err, _Terminated) else "Ctrl-C"
+        finally:
+            summary.elapsed_s = time.perf_counter() - started
+            self.source.close()
+            summary.dropped = self.source.dropped
+            summary.repeated = self.source.repeated
+            if previous_term_handler is not None:
+                signal.signal(signal.SIGTERM, previous_term_handler)
+            progress.finish(summary.frames, summary.dropped)
+            output_failures = self._close_outputs()
+        stop_reason = self.source.stop_reason
+        if stop_reason is not None and interrupted is None:
+            summary.ended_by = "a source fault"
+        self.echo(summary.format())
+        if interrupted is not None:
+            if isinstance(interrupted, _Terminated):
+                raise StreamCnnError(f"terminated (SIGTERM) after {summary.frames} frames; outputs finalised",
+                                     exit_code=143)
+            raise StreamCnnError(f"interrupted (Ctrl-C) after {summary.frames} frames; outputs finalised",
+                                 exit_code=130)
+        if output_failures:
+            raise output_failures[0]
+        if stop_reason is not None:
+            raise stop_reason
+        return summary
+
+    def _close_outputs(self) -> list:
+        """Finalise every sink even if one fails; returns the failures, raised once the summary is out."""
+        failures = []
+        if self.window is not None:
+            self.window.close()
+        if self.video is not None:
+            try:
+                frames = self.video.close()
+                if self.video.path is not None:
+                    self.summary.outputs.append(
+                        f"annotated video: {self.video.path} ({frames} frames, {self.video.fourcc})")
+                for note in self.video.notes:
+                    self.echo(f"stream-cnn: {note}", err=True)
+            except StreamCnnError as err:
+                failures.append(err)
+        if self.jsonl is not None:
+            self.jsonl.close()
+            self.summary.outputs.append(f"predictions: {self.jsonl.path} ({self.jsonl.lines} lines)")
+        if self.recorder is not None:
+            try:
+                frames = self.recorder.close(dropped=int(self.source.dropped), source_fps=float(self.source.fps))
+                self.summary.outputs.append(f"recording: {self.recorder.directory} ({frames} raw frames)")
+            except StreamCnnError as err:
+                failures.append(err)
+        if self.window is not None and self.window.snapshots:
+            self.summary.outputs.append(f"snapshots: {', '.join(self.window.snapshots)}")
+        return failures
