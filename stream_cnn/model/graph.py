@@ -1,0 +1,326 @@
+"""The Model: a config, its weights and the run-state buffers, kept apart.
+
+Loading does all the work once: layers are made and wired (sequential by default, ``inputs = [...]`` for
+residual adds and concats), output shapes are inferred, weights are checked, batch norm is folded into the
+conv/dense before it, activations fuse into the layer before them (or run in place), and every buffer the
+forward pass writes (outputs and padded inputs, whose borders are filled once) is allocated. The forward pass is
+then a flat list of kernel calls with their argument tuples bound: it looks nothing up and allocates nothing.
+"""
+from pathlib import Path
+
+import numpy as np
+
+from stream_cnn.errors import ModelFileError
+from stream_cnn.model.config import ModelConfig, check_weights, read_config, read_weights, write_config
+from stream_cnn.model.layers import LayerError, make_layer
+
+INPUT = "input"
+
+
+class _Runtime:
+    """Collects the forward pass's kernel calls and the padded buffers they need."""
+
+    def __init__(self):
+        self.steps = []
+        self._padded = {}
+
+    def step(self, kernel, *args):
+        self.steps.append((kernel, args))
+
+    def padded(self, source_name, x, pads, fill):
+        """A buffer holding x with the given (top, bottom, left, right) border, refreshed by a pad_into step.
+        Consumers of the same source with the same border share one buffer and one copy."""
+        from stream_cnn.model import kernels
+
+        key = (source_name, tuple(pads), float(fill))
+        if key not in self._padded:
+            top, bottom, left, right = pads
+            channels, height, width = x.shape
+            xp = np.full((channels, height + top + bottom, width + left + right), fill, dtype=np.float32)
+            self._padded[key] = xp
+            self.step(kernels.pad_into, x, xp, top, left)
+        return self._padded[key]
+
+
+def _build_layers(config: ModelConfig):
+    """Make, wire and shape the layers of a config. Returns (layers, expected weights, owners)."""
+    layers, known = [], {INPUT}
+    shapes = {INPUT: tuple(config.input_shape)}
+    previous = INPUT
+    expected, owners = {}, {}
+    for index, layer_config in enumerate(config.layers):
+        layer_config = dict(layer_config)
+        layer_config.setdefault("name", f"{layer_config['type']}{index + 1}")
+        tag = (layer_config["name"], layer_config["type"])
+        try:
+            layer = make_layer(layer_config)
+        except LayerError as err:
+            raise config.error(err, tag) from None
+        if layer.name in known:
+            raise config.error(f"duplicate layer name '{layer.name}'", tag)
+        if layer.inputs is None:
+            layer.inputs = [previous]
+        for input_name in layer.inputs:
+            if input_name not in known:
+                raise config.error(f"unknown input '{input_name}' (expected \"input\" or a layer defined "
+                                   f"before this one: {', '.join(sorted(known - {INPUT})) or 'none'})", tag)
+        try:
+            layer.build([shapes[name] for name in layer.inputs])
+        except LayerError as err:
+            raise config.error(err, tag) from None
+        for param, shape in layer.weight_shapes(layer.input_shapes).items():
+            expected[f"{layer.name}.{param}"] = shape
+            owners[f"{layer.name}.{param}"] = tag
+        shapes[layer.name] = layer.output_shape
+        known.add(layer.name)
+        layers.append(layer)
+        previous = layer.name
+    return layers, expected, owners
+
+
+def init_weights(config: ModelConfig, seed: int = 0, calibrate: bool = True) -> dict:
+    """Seeded random weights for a config with no trained weights (for inspect, export, bench and tests).
+
+    He-normal conv/dense weights, small random biases and batch-norm gamma/beta. With calibrate, each batch norm's
+    mean and var are then measured on a few random inputs, layer by layer, as training would leave them, so
+    activations stay near unit scale through deep residual stacks and the softmax is not saturated (a saturated
+    softmax would make every "outputs agree" test trivially true). Without it they are random near (0, 1).
+    """
+    layers, expected, _ = _build_layers(config)
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for key, shape in expected.items():
+        param = key.rsplit(".", 1)[1]
+        if param == "weight":
+            fan_in = int(np.prod(shape[1:]))
+            values = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
+        elif param in ("gamma", "var"):
+            values = rng.uniform(0.5, 1.5, shape)
+        else:  # bias, beta, mean
+            values = rng.uniform(-0.1, 0.1, shape)
+        weights[key] = values.astype(np.float32)
+    norms = [layer for layer in layers if layer.type == "batchnorm"]
+    if calibrate and norms:
+        _calibrate_batchnorm(config, weights, norms, rng)
+    return weights
+
+
+def _calibrate_batchnorm(config, weights, norms, rng, samples=8):
+    model = Model(config, weights, fuse=False)
+    pixels = rng.uniform(0.0, 255.0, (samples,) + tuple(config.input_shape))
+    channel_shape = (1, -1, 1, 1)
+    inputs = ((pixels * config.scale - np.reshape(config.mean, channel_shape)) / np.reshape(config.std, channel_shape))
+    inputs = inputs.astype(np.float32)
+    for norm in norms:
+        seen = []
+        for x in inputs:
+            model.forward(x)
+            seen.append(model.buffer(norm.inputs[0]).copy())
+        seen = np.stack(seen).astype(np.float64)
+        axes = (0,) + tuple(range(2, seen.ndim))   # all but the channel axis
+        weights[f"{norm.name}.mean"] = seen.mean(axis=axes).astype(np.float32)
+        weights[f"{norm.name}.var"] = seen.var(axis=axes).astype(np.float32)
+        model = Model(config, weights, fuse=False)
+
+
+class Model:
+    """A loaded network. ``forward()`` runs the kernels on ``model.input`` and returns the model-owned output."""
+
+    def __init__(self, config: ModelConfig, weights: dict | None = None, *, init_seed: int | None = None,
+                 fuse: bool = True):
+        """fuse=False keeps every layer's output in its own buffer (no batch-norm folding, no fused or in-place
+        activations): slower, but ``buffer(name)`` then holds exactly that layer's output, for tests and
+        calibration."""
+        self.config = config
+        self.fuse = fuse
+        self.layers, expected, owners = _build_layers(config)
+        self._by_name = {layer.name: layer for layer in self.layers}
+        if weights is None and expected:
+            if config.weights_path is not None:
+                weights = read_weights(config.weights_path, config.source)
+            elif init_seed is not None:
+                weights = init_weights(config, init_seed)
+            else:
+                first = next(iter(expected))
+                raise config.error(f"needs weight array '{first}' but the config names no weights file "
+                                   "(add weights = \"<file>.npz\")", owners[first])
+        self.weights = check_weights(config, weights or {}, expected, owners)
+        for layer in self.layers:
+            prefix = layer.name + "."
+            try:
+                layer.set_weights({k[len(prefix):]: v for k, v in self.weights.items() if k.startswith(prefix)})
+            except LayerError as err:
+                raise config.error(err, (layer.name, layer.type)) from None
+        self.output_shape = self.layers[-1].output_shape
+        self._check_labels()
+        self.input = np.zeros(config.input_shape, dtype=np.float32)
+        self._plan()
+
+    # --- loading helpers -----------------------------------------------------------------------------------
+
+    def _check_labels(self):
+        config = self.config
+        if len(self.output_shape) != 1:
+            if config.labels:
+                raise config.error(f"[output] labels given, but the last layer '{self.layers[-1].name}' outputs "
+                                   f"feature maps {self.output_shape}, not a vector of class scores")
+            return
+        classes = self.output_shape[0]
+        if config.labels is None:
+            config.labels = [str(i) for i in range(classes)]
+        elif len(config.labels) != classes:
+            raise config.error(f"[output] has {len(config.labels)} labels, but the last layer "
+                               f"'{self.layers[-1].name}' outputs {classes} values")
+
+    def _single_reader_root(self, name, through):
+        """Follow name back through alias layers whose types are in `through`, requiring every output on the way
+        to have exactly one reader; return the layer owning the buffer, or None (shared, or the model input)."""
+        while True:
+            if name == INPUT or self._readers[name] != 1:
+                return None
+            if name in self._alias_of:
+                if self._by_name[name].type not in through:
+                    return None
+                name = self._alias_of[name]
+                continue
+            return self._by_name[name]
+
+    def _plan(self):
+        """Decide fusions, allocate every buffer and bind the kernel calls of the forward pass."""
+        self._readers = {INPUT: 0}
+        for layer in self.layers:
+            self._readers[layer.name] = 0
+            for name in layer.inputs:
+                self._readers[name] += 1
+        self._readers[self.layers[-1].name] += 1  # the caller reads the output
+        self._alias_of = {}   # layer name -> input name whose buffer it shares
+        in_place = set()      # aliases that still run a kernel, on the shared buffer
+        folded = set()
+        for layer in self.layers:
+            layer.reset_runtime()
+            source = layer.inputs[0]
+            if layer.alias:
+                self._alias_of[layer.name] = source
+            elif not self.fuse:
+                continue
+            elif layer.type == "batchnorm":
+                target = self._single_reader_root(source, through=("dropout",))
+                if target is not None and target.type in ("conv2d", "filter_bank", "dense") \
+                        and target.run_act == 0:
+                    target.fold_batchnorm(*layer.scale_shift())
+                    self._alias_of[layer.name] = source
+                    folded.add(layer.name)
+            elif getattr(layer, "in_place", False):
+                target = self._single_reader_root(source, through=("dropout", "flatten", "batchnorm",
+                                                                   "activation", "softmax"))
+                if target is None:
+                    continue
+                if layer.type == "activation" and target.fusable and target.run_act == 0 \
+                        and target.name not in self._alias_of:
+                    target.run_act, target.run_alpha = layer.act, layer.alpha
+                else:
+                    in_place.add(layer.name)
+                self._alias_of[layer.name] = source
+
+        runtime = _Runtime()
+        buffers = {INPUT: self.input}
+        for layer in self.layers:
+            inputs = [buffers[name] for name in layer.inputs]
+            if layer.name in self._alias_of:
+                out = buffers[self._alias_of[layer.name]].reshape(layer.output_shape)
+                if layer.name in in_place:
+                    layer.plan(runtime, layer.inputs, inputs, out)
+            else:
+                out = np.zeros(layer.output_shape, dtype=np.float32)
+                layer.plan(runtime, layer.inputs, inputs, out)
+            buffers[layer.name] = out
+        self._steps = tuple(runtime.steps)
+        self._buffers = buffers
+        self.output = buffers[self.layers[-1].name]
+        self._feature_maps = [(layer.name, buffers[layer.name]) for layer in self.layers if layer.is_feature_map]
+        self.fused = {name: ("folded" if name in folded else "in place" if name in in_place else "fused"
+                             if not self._by_name[name].alias else "view") for name in self._alias_of}
+
+    # --- running -------------------------------------------------------------------------------------------
+
+    def forward(self, x=None):
+        """Run on model.input (after copying x into it, if given); returns the model-owned output buffer."""
+        if x is not None:
+            np.copyto(self.input, x)
+        for kernel, args in self._steps:
+            kernel(*args)
+        return self.output
+
+    def feature_maps(self):
+        """[(layer name, (C, H, W) view)] of the conv layers after the last forward (after fused BN and
+        activation)."""
+        return self._feature_maps
+
+    def buffer(self, name):
+        """The buffer holding a layer's output (shared with its input for views and fused layers)."""
+        return self._buffers[name]
+
+    def reference_outputs(self, x=None):
+        """{layer name: output} computed by the NumPy twin on the unfolded, unfused graph (slow; for tests)."""
+        outputs = {INPUT: np.asarray(self.input if x is None else x, dtype=np.float32)}
+        for layer in self.layers:
+            outputs[layer.name] = layer.reference_forward([outputs[name] for name in layer.inputs])
+        return outputs
+
+    def reference_forward(self, x=None):
+        return self.reference_outputs(x)[self.layers[-1].name]
+
+    # --- describing and saving -----------------------------------------------------------------------------
+
+    @property
+    def n_params(self) -> int:
+        return sum(layer.n_params for layer in self.layers)
+
+    @property
+    def flops(self) -> int:
+        return sum(layer.flops for layer in self.layers)
+
+    def summary(self) -> list:
+        """One dict per layer: name, type, inputs, output_shape, params, flops, runs_as."""
+        return [{"name": layer.name, "type": layer.type, "inputs": list(layer.inputs),
+                 "output_shape": list(layer.output_shape), "params": layer.n_params, "flops": layer.flops,
+                 "runs_as": self.fused.get(layer.name, "kernel")} for layer in self.layers]
+
+    def save(self, path) -> Path:
+        """Write the config TOML at path and the weights as <stem>.npz beside it (no .npz if none needed)."""
+        path = Path(path)
+        if path.suffix != ".toml":
+            path = path.with_suffix(".toml")
+        weights_path = path.with_suffix(".npz")
+        config = self.config
+        saved = ModelConfig(
+            name=config.name, description=config.description,
+            weights=weights_path.name if self.weights else None, input_shape=config.input_shape,
+            color=config.color, scale=config.scale, mean=config.mean, std=config.std, resize=config.resize,
+            preprocess=config.preprocess, labels=config.labels, min_confidence=config.min_confidence,
+            layers=[layer.get_config() for layer in self.layers], path=path, extra=config.extra)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_config(saved, path)
+            if self.weights:
+                with open(weights_path, "wb") as handle:
+                    np.savez(handle, **self.weights)
+        except OSError as err:
+            from stream_cnn.errors import OutputError
+            raise OutputError(f"{path}: cannot write model: {err.strerror or err}") from None
+        return path
+
+    def __repr__(self):
+        return f"<Model {self.config.name!r} {tuple(self.config.input_shape)} -> {self.output_shape}>"
+
+
+def load_model(source, *, init_seed: int | None = None) -> Model:
+    """A bundled model name ("digits") or a path to a .toml config. With init_seed, a config that names no
+    weights file gets seeded random weights (init_weights) instead of failing."""
+    from stream_cnn.model.zoo import resolve
+
+    path = resolve(source)
+    return Model(read_config(path), init_seed=init_seed)
+
+
+__all__ = ["Model", "ModelConfig", "ModelFileError", "init_weights", "load_model"]

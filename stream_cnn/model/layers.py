@@ -1,0 +1,768 @@
+"""Layer classes: plain objects holding their parameters and weights.
+
+The contract every layer keeps (small on purpose):
+- ``Layer(name, inputs=None, **params)`` validates its parameters (LayerError on a bad one);
+  ``get_config()`` gives back a dict that ``make_layer`` turns into an equal layer (round trip).
+- ``compute_output_shape(input_shapes)`` works out the output shape before anything runs;
+  ``build(input_shapes)`` records it and the layer's ``n_params`` and ``flops``;
+  ``weight_shapes(input_shapes)`` lists the arrays it needs from the .npz file.
+- ``plan(runtime, input_names, inputs, out)`` emits the kernel calls of the forward pass, bound to preallocated
+  buffers (the Model calls them in order; nothing is looked up or allocated per frame).
+- ``reference_forward(inputs)`` computes the same output with the NumPy twin (reference.py), unfolded and unfused.
+
+Shapes are (C, H, W) for feature maps and (N,) for vectors, without a batch axis. FLOPs count a multiply-add as
+two operations (conv, dense) and one operation per element visited elsewhere.
+"""
+import math
+
+import numpy as np
+
+from stream_cnn.model import filters, kernels, reference
+from stream_cnn.model.kernels import ACTIVATIONS
+
+REQUIRED = object()      # parameter default meaning "must be given"
+NOT_GIVEN = object()     # parameter default meaning "optional; absent means the callee's own default"
+
+
+class LayerError(ValueError):
+    """A bad layer parameter or shape; the Model adds the file and layer name to make a ModelFileError."""
+
+
+# --- parameter parsing --------------------------------------------------------------------------------------
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _int(value, what, minimum=1) -> int:
+    if not _is_int(value) or value < minimum:
+        raise LayerError(f"'{what}' must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _number(value, what) -> float:
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool) \
+            or not math.isfinite(value):
+        raise LayerError(f"'{what}' must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _pair(value, what, minimum=1) -> tuple:
+    """int or [a, b] -> (a, b)."""
+    if _is_int(value):
+        return _int(value, what, minimum), _int(value, what, minimum)
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) and v >= minimum for v in value):
+        return int(value[0]), int(value[1])
+    raise LayerError(f"'{what}' must be an integer >= {minimum} or [h, w], got {value!r}")
+
+
+def _bool(value, what) -> bool:
+    if not isinstance(value, bool):
+        raise LayerError(f"'{what}' must be true or false, got {value!r}")
+    return value
+
+
+def _padding_spec(value):
+    """'valid' | 'same' | int | [top, bottom, left, right] -> 'valid' | 'same' | (t, b, l, r)."""
+    if value in ("valid", "same"):
+        return value
+    if _is_int(value) and value >= 0:
+        return (int(value),) * 4
+    if isinstance(value, (list, tuple)) and len(value) == 4 and all(_is_int(v) and v >= 0 for v in value):
+        return tuple(int(v) for v in value)
+    raise LayerError(f"'padding' must be \"valid\", \"same\", an integer >= 0 or [top, bottom, left, right], "
+                     f"got {value!r}")
+
+
+def resolve_padding(spec, in_hw, kernel, stride, dilation=(1, 1)) -> tuple:
+    """Explicit (top, bottom, left, right) padding. "same" pads so the output is ceil(input / stride), the extra
+    cell (odd total) going to the bottom / right like TensorFlow and ONNX SAME_UPPER."""
+    if spec == "valid":
+        return 0, 0, 0, 0
+    if spec == "same":
+        sides = []
+        for size, k, s, d in zip(in_hw, kernel, stride, dilation):
+            span = d * (k - 1) + 1
+            out = -(-size // s)
+            total = max((out - 1) * s + span - size, 0)
+            sides.append((total // 2, total - total // 2))
+        return sides[0][0], sides[0][1], sides[1][0], sides[1][1]
+    return spec
+
+
+def _activation(name, what="activation") -> int:
+    if name not in ACTIVATIONS:
+        raise LayerError(f"unknown {what} {name!r}; expected one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def _axis_out(size, kernel, stride, before, after, dilation=1) -> int:
+    return reference.output_size(size, kernel, stride, before, after, dilation)
+
+
+def _fmt(shape) -> str:
+    return "(" + ", ".join(str(v) for v in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+# --- the base class -----------------------------------------------------------------------------------------
+
+class Layer:
+    type = ""
+    PARAMS: dict = {}           # parameter name -> default (REQUIRED / NOT_GIVEN / a value)
+    min_inputs, max_inputs = 1, 1   # max_inputs None = any number
+    is_feature_map = False      # conv-like layers whose (C, H, W) output the live panel shows
+    alias = False               # output is a view of the input (no kernel, no buffer of its own)
+    fusable = False             # has run_act: a following activation can fuse into it
+
+    def __init__(self, name, inputs=None, **params):
+        self.name = name
+        if inputs is not None:
+            if isinstance(inputs, str):
+                inputs = [inputs]
+            if not isinstance(inputs, (list, tuple)) or not all(isinstance(v, str) for v in inputs):
+                raise LayerError(f"'inputs' must be a list of layer names, got {inputs!r}")
+            inputs = list(inputs)
+        self.explicit_inputs = inputs is not None
+        self.inputs = inputs
+        unknown = [key for key in params if key not in self.PARAMS]
+        if unknown:
+            allowed = ", ".join(self.PARAMS) or "none"
+            raise LayerError(f"unknown parameter '{unknown[0]}' (allowed: {allowed})")
+        missing = [key for key, default in self.PARAMS.items() if default is REQUIRED and key not in params]
+        if missing:
+            raise LayerError(f"missing parameter '{missing[0]}'")
+        self.given = dict(params)
+        values = {key: params.get(key, default) for key, default in self.PARAMS.items()}
+        self.configure(**values)
+        self.input_shapes = None
+        self.output_shape = None
+        self.n_params = 0
+        self.flops = 0
+
+    def configure(self, **values):
+        """Validate and store the parameters (subclasses)."""
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "type": self.type}
+        if self.explicit_inputs:
+            config["inputs"] = list(self.inputs)
+        for key, value in self.given.items():
+            config[key] = list(value) if isinstance(value, tuple) else value
+        return config
+
+    def check_input_count(self, count):
+        if count < self.min_inputs or (self.max_inputs is not None and count > self.max_inputs):
+            if self.max_inputs == self.min_inputs:
+                wanted = str(self.min_inputs)
+            elif self.max_inputs is None:
+                wanted = f"at least {self.min_inputs}"
+            else:
+                wanted = f"{self.min_inputs} to {self.max_inputs}"
+            raise LayerError(f"takes {wanted} input(s), got {count}")
+
+    def compute_output_shape(self, input_shapes) -> tuple:
+        raise NotImplementedError
+
+    def weight_shapes(self, input_shapes) -> dict:
+        """Arrays this layer reads from the .npz: param name -> shape."""
+        return {}
+
+    def count_flops(self) -> int:
+        return int(np.prod(self.output_shape))
+
+    def build(self, input_shapes):
+        input_shapes = [tuple(int(v) for v in shape) for shape in input_shapes]
+        self.check_input_count(len(input_shapes))
+        shape = tuple(int(v) for v in self.compute_output_shape(input_shapes))
+        if any(v <= 0 for v in shape):
+            raise LayerError(f"output shape would be {_fmt(shape)} from input {_fmt(input_shapes[0])}: "
+                             "the window is larger than the (padded) input")
+        self.input_shapes = input_shapes
+        self.output_shape = shape
+        self.n_params = sum(int(np.prod(s)) for s in self.weight_shapes(input_shapes).values())
+        self.flops = int(self.count_flops())
+
+    def set_weights(self, arrays: dict):
+        """Receive the checked arrays named in weight_shapes (keys without the layer-name prefix)."""
+
+    def reset_runtime(self):
+        """Undo fusions before the Model plans the forward pass again."""
+
+    def reference_forward(self, inputs):
+        raise NotImplementedError
+
+    def plan(self, runtime, input_names, inputs, out):
+        raise NotImplementedError
+
+    def _need_map(self, shape):
+        if len(shape) != 3:
+            raise LayerError(f"needs a (C, H, W) feature map input, got shape {_fmt(shape)}")
+        return shape
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name!r} -> {self.output_shape}>"
+
+
+# --- convolution --------------------------------------------------------------------------------------------
+
+class _ConvBase(Layer):
+    is_feature_map = True
+    fusable = True
+
+    def _configure_geometry(self, stride, padding, dilation, activation, alpha):
+        self.stride = _pair(stride, "stride")
+        self.padding = _padding_spec(padding)
+        self.dilation = _pair(dilation, "dilation")
+        self.act = _activation(activation)
+        self.alpha = _number(alpha, "alpha")
+        self.pads = (0, 0, 0, 0)
+
+    def _conv_output_shape(self, in_shape, filters, kernel):
+        c, h, w = self._need_map(in_shape)
+        self.pads = resolve_padding(self.padding, (h, w), kernel, self.stride, self.dilation)
+        top, bottom, left, right = self.pads
+        return (filters,
+                _axis_out(h, kernel[0], self.stride[0], top, bottom, self.dilation[0]),
+                _axis_out(w, kernel[1], self.stride[1], left, right, self.dilation[1]))
+
+    def count_flops(self):
+        c_out, h, w = self.output_shape
+        return 2 * c_out * h * w * (self.input_shapes[0][0] // self.groups) * self.kernel[0] * self.kernel[1]
+
+    def reset_runtime(self):
+        self.run_act, self.run_alpha = self.act, self.alpha
+        self.run_weight = self.weight
+        self.run_bias = self.bias if self.bias is not None else np.zeros(self.weight.shape[0], np.float32)
+
+    def fold_batchnorm(self, scale, shift):
+        """Fold y = scale * conv(x) + shift into the weights (float64 arithmetic, stored as float32)."""
+        shape = (-1,) + (1,) * (self.run_weight.ndim - 1)
+        self.run_weight = np.ascontiguousarray(
+            (self.run_weight.astype(np.float64) * scale.reshape(shape)).astype(np.float32))
+        self.run_bias = np.ascontiguousarray(
+            (self.run_bias.astype(np.float64) * scale + shift).astype(np.float32))
+
+    def plan(self, runtime, input_names, inputs, out):
+        x = inputs[0]
+        if any(self.pads):
+            x = runtime.padded(input_names[0], x, self.pads, 0.0)
+        runtime.step(kernels.conv2d, x, self.run_weight, self.run_bias, out, self.stride[0], self.stride[1],
+                     self.dilation[0], self.dilation[1], self.groups, self.run_act, self.run_alpha)
+
+    def reference_forward(self, inputs):
+        return reference.conv2d(inputs[0], self.weight, self.bias, self.stride, self.pads, self.dilation,
+                                self.groups, self.act, self.alpha)
+
+
+class Conv2D(_ConvBase):
+    type = "conv2d"
+    PARAMS = {"filters": REQUIRED, "kernel": REQUIRED, "stride": 1, "padding": "valid", "dilation": 1,
+              "groups": 1, "bias": True, "activation": "identity", "alpha": 0.01}
+
+    def configure(self, filters, kernel, stride, padding, dilation, groups, bias, activation, alpha):
+        self.filters = _int(filters, "filters")
+        self.kernel = _pair(kernel, "kernel")
+        self.groups = _int(groups, "groups")
+        self.use_bias = _bool(bias, "bias")
+        self._configure_geometry(stride, padding, dilation, activation, alpha)
+        if self.filters % self.groups:
+            raise LayerError(f"filters ({self.filters}) must be a multiple of groups ({self.groups})")
+        self.weight = self.bias = None
+
+    def compute_output_shape(self, input_shapes):
+        channels = self._need_map(input_shapes[0])[0]
+        if channels % self.groups:
+            raise LayerError(f"input channels ({channels}) must be a multiple of groups ({self.groups})")
+        return self._conv_output_shape(input_shapes[0], self.filters, self.kernel)
+
+    def weight_shapes(self, input_shapes):
+        shapes = {"weight": (self.filters, input_shapes[0][0] // self.groups) + self.kernel}
+        if self.use_bias:
+            shapes["bias"] = (self.filters,)
+        return shapes
+
+    def set_weights(self, arrays):
+        self.weight = arrays["weight"]
+        self.bias = arrays.get("bias")
+
+
+class FilterBank(_ConvBase):
+    """A conv layer whose frozen weights come from a named filter bank (filters.py) instead of the .npz."""
+    type = "filter_bank"
+    BANK_PARAMS = ("size", "sigma", "orientations", "scales", "wavelength", "aspect", "phase", "scale_step",
+                   "diagonals")
+    PARAMS = {"bank": REQUIRED, "stride": 1, "padding": "same", "dilation": 1, "activation": "identity",
+              "alpha": 0.01, **{key: NOT_GIVEN for key in BANK_PARAMS}}
+
+    def configure(self, bank, stride, padding, dilation, activation, alpha, **bank_params):
+        if bank not in filters.FILTER_BANKS:
+            raise LayerError(f"unknown bank {bank!r}; expected one of {', '.join(filters.FILTER_BANKS)}")
+        self.bank = bank
+        self.bank_params = {k: v for k, v in bank_params.items() if v is not NOT_GIVEN}
+        self.groups = 1
+        self._configure_geometry(stride, padding, dilation, activation, alpha)
+        try:  # generated for one channel now to validate the parameters and learn the filter count and size
+            self.weight = filters.make_bank(bank, 1, **self.bank_params)
+        except ValueError as err:
+            raise LayerError(str(err)) from None
+        self.bias = None
+        self.filters = self.weight.shape[0]
+        self.kernel = tuple(self.weight.shape[2:])
+
+    def compute_output_shape(self, input_shapes):
+        channels = self._need_map(input_shapes[0])[0]
+        self.weight = filters.make_bank(self.bank, channels, **self.bank_params)
+        return self._conv_output_shape(input_shapes[0], self.filters, self.kernel)
+
+    def build(self, input_shapes):
+        super().build(input_shapes)
+        self.n_params = int(self.weight.size)  # frozen, generated here, not read from the .npz
+
+
+# --- pooling ------------------------------------------------------------------------------------------------
+
+class _WindowPool(Layer):
+    PARAMS = {"kernel": REQUIRED, "stride": NOT_GIVEN, "padding": "valid"}
+
+    def configure(self, kernel, stride, padding):
+        self.kernel = _pair(kernel, "kernel")
+        self.stride = self.kernel if stride is NOT_GIVEN else _pair(stride, "stride")
+        self.padding = _padding_spec(padding)
+        self.pads = (0, 0, 0, 0)
+
+    def compute_output_shape(self, input_shapes):
+        c, h, w = self._need_map(input_shapes[0])
+        self.pads = resolve_padding(self.padding, (h, w), self.kernel, self.stride)
+        top, bottom, left, right = self.pads
+        if max(top, bottom) >= self.kernel[0] or max(left, right) >= self.kernel[1]:
+            raise LayerError(f"padding {list(self.pads)} must be smaller than the kernel {list(self.kernel)} "
+                             "(a window of padding only has no value)")
+        return (c, _axis_out(h, self.kernel[0], self.stride[0], top, bottom),
+                _axis_out(w, self.kernel[1], self.stride[1], left, right))
+
+    def count_flops(self):
+        return int(np.prod(self.output_shape)) * self.kernel[0] * self.kernel[1]
+
+
+class MaxPool(_WindowPool):
+    type = "max_pool"
+    fill = -np.inf
+
+    def plan(self, runtime, input_names, inputs, out):
+        x = inputs[0]
+        if any(self.pads):
+            x = runtime.padded(input_names[0], x, self.pads, self.fill)
+        kernel = kernels.max_pool if self.type == "max_pool" else kernels.min_pool
+        runtime.step(kernel, x, out, self.kernel[0], self.kernel[1], self.stride[0], self.stride[1])
+
+    def reference_forward(self, inputs):
+        return reference.max_pool(inputs[0], self.kernel, self.stride, self.pads)
+
+
+class MinPool(MaxPool):
+    type = "min_pool"
+    fill = np.inf
+
+    def reference_forward(self, inputs):
+        return reference.min_pool(inputs[0], self.kernel, self.stride, self.pads)
+
+
+class AvgPool(_WindowPool):
+    type = "avg_pool"
+
+    def plan(self, runtime, input_names, inputs, out):
+        runtime.step(kernels.avg_pool, inputs[0], out, self.kernel[0], self.kernel[1], self.stride[0],
+                     self.stride[1], self.pads[0], self.pads[2])
+
+    def reference_forward(self, inputs):
+        return reference.avg_pool(inputs[0], self.kernel, self.stride, self.pads)
+
+
+class GlobalAvgPool(Layer):
+    type = "global_avg_pool"
+
+    def compute_output_shape(self, input_shapes):
+        return (self._need_map(input_shapes[0])[0],)
+
+    def count_flops(self):
+        return int(np.prod(self.input_shapes[0]))
+
+    def plan(self, runtime, input_names, inputs, out):
+        runtime.step(kernels.global_avg_pool, inputs[0], out)
+
+    def reference_forward(self, inputs):
+        return reference.global_avg_pool(inputs[0])
+
+
+class GlobalMaxPool(GlobalAvgPool):
+    type = "global_max_pool"
+
+    def plan(self, runtime, input_names, inputs, out):
+        runtime.step(kernels.global_max_pool, inputs[0], out)
+
+    def reference_forward(self, inputs):
+        return reference.global_max_pool(inputs[0])
+
+
+class AdaptiveAvgPool(Layer):
+    type = "adaptive_avg_pool"
+    PARAMS = {"output_size": REQUIRED}
+
+    def configure(self, output_size):
+        self.output_size = _pair(output_size, "output_size")
+
+    def compute_output_shape(self, input_shapes):
+        return (self._need_map(input_shapes[0])[0],) + self.output_size
+
+    def bins(self):
+        """[(start, stop)] per output row and per output column."""
+        _, h, w = self.input_shapes[0]
+        return reference.adaptive_bins(h, self.output_size[0]), reference.adaptive_bins(w, self.output_size[1])
+
+    def count_flops(self):
+        rows, cols = self.bins()
+        return self.output_shape[0] * sum(b - a for a, b in rows) * sum(b - a for a, b in cols)
+
+    def plan(self, runtime, input_names, inputs, out):
+        runtime.step(kernels.adaptive_avg_pool, inputs[0], out)
+
+    def reference_forward(self, inputs):
+        return reference.adaptive_avg_pool(inputs[0], self.output_size)
+
+
+class AdaptiveMaxPool(AdaptiveAvgPool):
+    type = "adaptive_max_pool"
+
+    def plan(self, runtime, input_names, inputs, out):
+        runtime.step(kernels.adaptive_max_pool, inputs[0], out)
+
+    def reference_forward(self, inputs):
+        return reference.adaptive_max_pool(inputs[0], self.output_size)
+
+
+class FractionalMaxPool(Layer):
+    """Graham 2014 fractional max pooling with disjoint pseudo-random bins, fixed at load time by the seed.
+
+    ``output_size = [h, w]``, or ``ratio`` = output size / input size in (0, 1] (like PyTorch's output_ratio;
+    Graham's alpha is 1 / ratio; each output side is floor(input side * ratio), at least 1).
+    """
+    type = "fractional_max_pool"
+    PARAMS = {"output_size": NOT_GIVEN, "ratio": NOT_GIVEN, "seed": 0}
+
+    def configure(self, output_size, ratio, seed):
+        if (output_size is NOT_GIVEN) == (ratio is NOT_GIVEN):
+            raise LayerError("give exactly one of 'output_size' and 'ratio'")
+        self.output_size = None if output_size is NOT_GIVEN else _pair(output_size, "output_size")
+        if ratio is NOT_GIVEN:
+            self.ratio = None
+        else:
+            ratio_pair = ratio if isinstance(ratio, (list, tuple)) else [ratio, ratio]
+            if len(ratio_pair) != 2:
+                raise LayerError(f"'ratio' must be a number or [rh, rw] in (0, 1], got {ratio!r}")
+            self.ratio = tuple(_number(v, "ratio") for v in ratio_pair)
+            if not all(0.0 < v <= 1.0 for v in self.ratio):
+                raise LayerError(f"'ratio' must be in (0, 1] (output size / input size), got {ratio!r}")
+        self.seed = _int(seed, "seed", minimum=0)
+        self.row_edges = self.col_edges = None
+
+    def compute_output_shape(self, input_shapes):
+        c, h, w = self._need_map(input_shapes[0])
+        if self.output_size is not None:
+            out_h, out_w = self.output_size
+        else:
+            out_h, out_w = max(1, int(h * self.ratio[0])), max(1, int(w * self.ratio[1]))
+        if out_h > h or out_w > w:
+            raise LayerError(f"output_size [{out_h}, {out_w}] must not exceed the input [{h}, {w}]")
+        # Rows and columns draw from independent streams of the same seed.
+        self.row_edges = filters.fractional_edges(h, out_h, [self.seed, 0])
+        self.col_edges = filters.fractional_edges(w, out_w, [self.seed, 1])
+        return c, out_h, out_w
+
+    def count_flops(self):
+        return int(np.prod(self.input_shapes[0]))
+
+    def plan(self, runtime, input_names, inputs, out):
+        runtime.step(kernels.fractional_max_pool, inputs[0], out, self.row_edges, self.col_edges)
+
+    def reference_forward(self, inputs):
+        return reference.fractional_max_pool(inputs[0], self.row_edges, self.col_edges)
+
+
+# --- normalisation, dense, shape --------------------------------------------------------------------------
+
+class BatchNorm(Layer):
+    """Inference batch norm over channels ((C, H, W) input) or features ((N,) input).
+
+    The Model folds it into the preceding conv/dense when it can; otherwise it runs as a 1x1 depthwise conv with
+    the per-channel scale and shift, so no separate kernel is needed.
+    """
+    type = "batchnorm"
+    PARAMS = {"eps": 1e-5}
+    fusable = True
+
+    def configure(self, eps):
+        self.eps = _number(eps, "eps")
+        if self.eps <= 0:
+            raise LayerError(f"'eps' must be > 0, got {eps!r}")
+        self.gamma = self.beta = self.mean = self.var = None
+
+    def compute_output_shape(self, input_shapes):
+        if len(input_shapes[0]) not in (1, 3):
+            raise LayerError(f"needs a (C, H, W) or (N,) input, got {_fmt(input_shapes[0])}")
+        return input_shapes[0]
+
+    def weight_shapes(self, input_shapes):
+        channels = (input_shapes[0][0],)
+        return {"gamma": channels, "beta": channels, "mean": channels, "var": channels}
+
+    def count_flops(self):
+        return 2 * int(np.prod(self.output_shape))
+
+    def set_weights(self, arrays):
+        if np.any(arrays["var"] < 0):
+            raise LayerError(f"weight '{self.name}.var' has negative values (min {arrays['var'].min():g}); "
+                             "expected variances >= 0")
+        self.gamma, self.beta, self.mean, self.var = (arrays[k] for k in ("gamma", "beta", "mean", "var"))
+
+    def scale_shift(self):
+        """float64 (scale, shift) with batchnorm(x) = scale * x + shift per channel."""
+        scale = self.gamma.astype(np.float64) / np.sqrt(self.var.astype(np.float64) + self.eps)
+        shift = self.beta.astype(np.float64) - self.mean.astype(np.float64) * scale
+        return scale, shift
+
+    def reset_runtime(self):
+        self.run_act, self.run_alpha = 0, 0.01
+        scale, shift = self.scale_shift()
+        self.run_weight = np.ascontiguousarray(scale.astype(np.float32).reshape(-1, 1, 1, 1))
+        self.run_bias = np.ascontiguousarray(shift.astype(np.float32))
+
+    def plan(self, runtime, input_names, inputs, out):
+        x, channels = inputs[0], self.output_shape[0]
+        as_map = (channels, 1, 1) if x.ndim == 1 else x.shape
+        runtime.step(kernels.conv2d, x.reshape(as_map), self.run_weight, self.run_bias, out.reshape(as_map),
+                     1, 1, 1, 1, channels, self.run_act, self.run_alpha)
+
+    def reference_forward(self, inputs):
+        return reference.batchnorm(inputs[0], self.gamma, self.beta, self.mean, self.var, self.eps)
+
+
+class Dense(Layer):
+    """Fully connected; a (C, H, W) input is flattened (channel-major) first."""
+    type = "dense"
+    PARAMS = {"units": REQUIRED, "bias": True, "activation": "identity", "alpha": 0.01}
+    fusable = True
+
+    def configure(self, units, bias, activation, alpha):
+        self.units = _int(units, "units")
+        self.use_bias = _bool(bias, "bias")
+        self.act = _activation(activation)
+        self.alpha = _number(alpha, "alpha")
+        self.weight = self.bias = None
+
+    def compute_output_shape(self, input_shapes):
+        return (self.units,)
+
+    def weight_shapes(self, input_shapes):
+        shapes = {"weight": (self.units, int(np.prod(input_shapes[0])))}
+        if self.use_bias:
+            shapes["bias"] = (self.units,)
+        return shapes
+
+    def count_flops(self):
+        return 2 * self.units * int(np.prod(self.input_shapes[0]))
+
+    def set_weights(self, arrays):
+        self.weight = arrays["weight"]
+        self.bias = arrays.get("bias")
+
+    reset_runtime = _ConvBase.reset_runtime
+    fold_batchnorm = _ConvBase.fold_batchnorm
+
+    def plan(self, runtime, input_names, inputs, out):
+        runtime.step(kernels.dense, inputs[0].reshape(-1), self.run_weight, self.run_bias, out, self.run_act,
+                     self.run_alpha)
+
+    def reference_forward(self, inputs):
+        return reference.dense(reference.flatten(inputs[0]), self.weight, self.bias, self.act, self.alpha)
+
+
+class Flatten(Layer):
+    type = "flatten"
+    alias = True
+
+    def compute_output_shape(self, input_shapes):
+        return (int(np.prod(input_shapes[0])),)
+
+    def count_flops(self):
+        return 0
+
+    def reference_forward(self, inputs):
+        return reference.flatten(inputs[0])
+
+
+class Dropout(Layer):
+    """Identity at inference; kept so training configs load unchanged."""
+    type = "dropout"
+    PARAMS = {"rate": 0.5}
+    alias = True
+
+    def configure(self, rate):
+        self.rate = _number(rate, "rate")
+        if not 0.0 <= self.rate < 1.0:
+            raise LayerError(f"'rate' must be in [0, 1), got {rate!r}")
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def count_flops(self):
+        return 0
+
+    def reference_forward(self, inputs):
+        return np.asarray(inputs[0], np.float32)
+
+
+# --- activations --------------------------------------------------------------------------------------------
+
+class Activation(Layer):
+    type = "activation"
+    PARAMS = {"function": REQUIRED, "alpha": 0.01}
+    in_place = True   # may overwrite its input when nobody else reads it
+
+    def configure(self, function, alpha):
+        self.act = _activation(function, "function")
+        self.function = function
+        self.alpha = _number(alpha, "alpha")
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def plan(self, runtime, input_names, inputs, out):
+        runtime.step(kernels.activation, inputs[0], out.reshape(inputs[0].shape), self.act, self.alpha)
+
+    def reference_forward(self, inputs):
+        return reference.activation(inputs[0], self.act, self.alpha)
+
+
+class GLU(Layer):
+    """Gated linear unit: split the input in halves a, b on axis 0 (channels), out = a * sigmoid(b)."""
+    type = "glu"
+
+    def compute_output_shape(self, input_shapes):
+        shape = input_shapes[0]
+        if shape[0] % 2:
+            raise LayerError(f"needs an even number of channels to split in two, got {_fmt(shape)}")
+        return (shape[0] // 2,) + tuple(shape[1:])
+
+    def count_flops(self):
+        return 4 * int(np.prod(self.output_shape))
+
+    def plan(self, runtime, input_names, inputs, out):
+        runtime.step(kernels.glu, inputs[0], out)
+
+    def reference_forward(self, inputs):
+        return reference.glu(inputs[0])
+
+
+class Softmax(Layer):
+    type = "softmax"
+    in_place = True
+
+    def compute_output_shape(self, input_shapes):
+        if len(input_shapes[0]) != 1:
+            raise LayerError(f"needs a vector (N,) input, got {_fmt(input_shapes[0])}; "
+                             "add a flatten, dense or global pool layer before it")
+        return input_shapes[0]
+
+    def count_flops(self):
+        return 3 * int(np.prod(self.output_shape))
+
+    def plan(self, runtime, input_names, inputs, out):
+        runtime.step(kernels.softmax, inputs[0], out)
+
+    def reference_forward(self, inputs):
+        return reference.softmax(inputs[0])
+
+
+# --- merges -------------------------------------------------------------------------------------------------
+
+class Add(Layer):
+    """Element-wise sum of two or more equal-shape inputs (residual), with an optional fused activation."""
+    type = "add"
+    PARAMS = {"activation": "identity", "alpha": 0.01}
+    min_inputs, max_inputs = 2, None
+    fusable = True
+
+    def configure(self, activation, alpha):
+        self.act = _activation(activation)
+        self.alpha = _number(alpha, "alpha")
+
+    def compute_output_shape(self, input_shapes):
+        for shape in input_shapes[1:]:
+            if shape != input_shapes[0]:
+                raise LayerError(f"inputs must have equal shapes, got {', '.join(_fmt(s) for s in input_shapes)}")
+        return input_shapes[0]
+
+    def count_flops(self):
+        return (len(self.input_shapes) - 1) * int(np.prod(self.output_shape))
+
+    def reset_runtime(self):
+        self.run_act, self.run_alpha = self.act, self.alpha
+
+    def plan(self, runtime, input_names, inputs, out):
+        last = len(inputs) - 1
+        runtime.step(kernels.add, inputs[0], inputs[1], out, self.run_act if last == 1 else 0, self.run_alpha)
+        for index in range(2, len(inputs)):   # more inputs accumulate in place (add allows out to alias a)
+            runtime.step(kernels.add, out, inputs[index], out, self.run_act if index == last else 0,
+                         self.run_alpha)
+
+    def reference_forward(self, inputs):
+        total = np.asarray(inputs[0], np.float64)
+        for x in inputs[1:]:
+            total = total + x
+        return reference.activation(total, self.act, self.alpha)
+
+
+class Concat(Layer):
+    """Channel concat of (C_i, H, W) maps with equal H, W, or of (N_i,) vectors."""
+    type = "concat"
+    min_inputs, max_inputs = 2, None
+
+    def compute_output_shape(self, input_shapes):
+        first = input_shapes[0]
+        for shape in input_shapes[1:]:
+            if len(shape) != len(first) or shape[1:] != first[1:]:
+                raise LayerError("inputs must agree on every axis but the first, got "
+                                 + ", ".join(_fmt(s) for s in input_shapes))
+        return (sum(s[0] for s in input_shapes),) + tuple(first[1:])
+
+    def count_flops(self):
+        return 0
+
+    def plan(self, runtime, input_names, inputs, out):
+        offset = 0
+        out_map = out if out.ndim == 3 else out.reshape(out.shape[0], 1, 1)
+        for x in inputs:
+            x_map = x if x.ndim == 3 else x.reshape(x.shape[0], 1, 1)
+            runtime.step(kernels.concat_into, x_map, out_map, offset)
+            offset += x.shape[0]
+
+    def reference_forward(self, inputs):
+        return reference.concat([np.asarray(x, np.float32) for x in inputs])
+
+
+LAYER_TYPES = {cls.type: cls for cls in (
+    Conv2D, FilterBank, MaxPool, MinPool, AvgPool, GlobalAvgPool, GlobalMaxPool, AdaptiveAvgPool,
+    AdaptiveMaxPool, FractionalMaxPool, BatchNorm, Dense, Flatten, Dropout, Activation, GLU, Softmax, Add,
+    Concat,
+)}
+
+
+def make_layer(config: dict) -> Layer:
+    """Layer from a config dict {"name", "type", ["inputs"], **params} (the [[layers]] table of the TOML)."""
+    params = dict(config)
+    layer_type = params.pop("type")
+    name = params.pop("name")
+    inputs = params.pop("inputs", None)
+    if layer_type not in LAYER_TYPES:
+        raise LayerError(f"unknown layer type {layer_type!r}; expected one of {', '.join(LAYER_TYPES)}")
+    return LAYER_TYPES[layer_type](name, inputs, **params)
