@@ -89,6 +89,8 @@ class RateMeter:
         if elapsed >= 0.5:
             self.rate = (total - self._mark_count) / elapsed
             self._mark_time, self._mark_count = now, total
+        elif self._mark_count == 0 and elapsed > 0.05:
+            self.rate = total / elapsed   # the first half second: the rate since the start
         return self.rate
 
 
@@ -153,7 +155,11 @@ class Pipeline:
         self.recorder = recorder
         self.echo = echo
         config = model.config
-        self.labels = [str(label) for label in config.labels]
+        # One forward pass now: the first call loads or compiles the kernels, which must not land on frame 0's
+        # latency; it also tells how many classes an unlabelled model has.
+        n_classes = int(np.asarray(model.forward()).size)
+        labels = getattr(config, "labels", None) or [str(i) for i in range(n_classes)]
+        self.labels = [str(label) for label in labels]
         self.digit_mode = str(getattr(config, "preprocess", "frame") or "frame").lower() == "digit"
         self.min_confidence = float(getattr(config, "min_confidence", 0.0) or 0.0)
         self.preprocess = FramePreprocessor(config, model.input, roi=options.roi)
