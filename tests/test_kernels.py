@@ -97,25 +97,38 @@ def test_conv2d_matches_reference(p):
     assert_close(got, want)
 
 
-# Each fast path explicitly, with channel counts that leave remainders in the 4 x 4 pointwise blocks,
-# plus layers big enough to take the multi-threaded path.
-@pytest.mark.parametrize("c_in, c_out, size, k, groups, pads", [
-    (7, 9, 5, 1, 1, (0, 0, 0, 0)),      # pointwise, remainders in both channel blocks
-    (8, 12, 6, 1, 1, (0, 0, 0, 0)),     # pointwise, whole blocks
-    (1, 1, 1, 1, 1, (0, 0, 0, 0)),      # 1x1 input, single channel
-    (3, 5, 1, 3, 1, (1, 1, 1, 1)),      # 1x1 input with a 3x3 kernel: only the centre tap sees data
-    (6, 4, 7, 3, 2, (1, 1, 1, 1)),      # grouped 3x3
-    (6, 12, 7, 3, 6, (0, 2, 1, 1)),     # depthwise 3x3, channel multiplier 2, asymmetric padding
-    (16, 32, 40, 3, 1, (1, 1, 1, 1)),   # 3x3 above the parallel threshold
-    (64, 72, 24, 1, 1, (0, 0, 0, 0)),   # pointwise above the parallel threshold, 72 = 8 chunks of 9 -> 12
-    (24, 24, 30, 5, 1, (2, 2, 2, 2)),   # general path, parallel
+# Each fast path explicitly, with channel counts that leave remainders in the 4 x 4 pointwise blocks, through both
+# the single-threaded kernel and the multi-threaded variant (which splits output channels into chunks).
+@pytest.mark.parametrize("c_in, c_out, size, k, stride, groups, pads", [
+    (7, 9, 5, 1, 1, 1, (0, 0, 0, 0)),      # pointwise, remainders in both channel blocks
+    (8, 12, 6, 1, 1, 1, (0, 0, 0, 0)),     # pointwise, whole blocks
+    (1, 1, 1, 1, 1, 1, (0, 0, 0, 0)),      # 1x1 input, single channel
+    (3, 5, 1, 3, 1, 1, (1, 1, 1, 1)),      # 1x1 input with a 3x3 kernel: only the centre tap sees data
+    (6, 4, 7, 3, 1, 2, (1, 1, 1, 1)),      # grouped 3x3
+    (6, 12, 7, 3, 1, 6, (0, 2, 1, 1)),     # depthwise 3x3, channel multiplier 2, asymmetric padding
+    (16, 32, 20, 3, 1, 1, (1, 1, 1, 1)),   # 3x3, enough channels for every parallel chunk
+    (5, 10, 9, 3, 2, 1, (1, 1, 1, 1)),     # 3x3 stride 2
+    (8, 8, 10, 3, 2, 8, (0, 1, 0, 1)),     # depthwise 3x3 stride 2 (MobileNetV2's downsampling)
+    (64, 72, 12, 1, 1, 1, (0, 0, 0, 0)),   # pointwise, 72 channels = 8 chunks of 9 rounded up to 12
+    (3, 10, 12, 5, 1, 1, (2, 2, 2, 2)),    # 5-wide kernel rows unrolled
+    (4, 6, 8, 4, 2, 2, (1, 2, 2, 1)),      # general path, stride 2, even kernel
 ])
 @pytest.mark.parametrize("act", [0, 1, 6])
-def test_conv2d_fast_paths(c_in, c_out, size, k, groups, pads, act):
+@pytest.mark.parametrize("kernel", [K.conv2d, K.conv2d_parallel])
+def test_conv2d_fast_paths(c_in, c_out, size, k, stride, groups, pads, act, kernel):
     rng = np.random.default_rng(c_in * 100 + c_out)
     x, w, b = conv_case(rng, c_in, c_out, size, size + 1, k, k, groups)
-    got = run_conv(x, w, b, (1, 1), pads, (1, 1), groups, act, 0.01)
-    assert_close(got, R.conv2d(x, w, b, 1, pads, 1, groups, act))
+    top, bottom, left, right = pads
+    out = np.full((c_out, R.output_size(size, k, stride, top, bottom), R.output_size(size + 1, k, stride, left, right)),
+                  np.nan, np.float32)
+    kernel(padded(x, *pads), w, b, out, stride, stride, 1, 1, groups, act, 0.01)
+    assert_close(out, R.conv2d(x, w, b, stride, pads, 1, groups, act))
+
+
+def test_parallel_variant_is_chosen_only_for_big_layers():
+    assert K.conv_macs((32, 32, 32), (32, 16, 3, 3)) == 32 * 32 * 32 * 16 * 9
+    assert not K.use_parallel_conv((32, 32, 32), (32, 16, 3, 3))
+    assert K.use_parallel_conv((256, 112, 112), (256, 256, 3, 3))
 
 
 @st.composite

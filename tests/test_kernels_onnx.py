@@ -114,10 +114,11 @@ def test_conv_with_activation_matches_onnxruntime(p):
 
 
 def test_big_convs_match_onnxruntime():
-    """The multi-threaded 3x3 and pointwise paths, at sizes a real model has."""
+    """The 3x3, pointwise and depthwise paths and the multi-threaded variant, at sizes a real model has."""
     rng = np.random.default_rng(11)
-    for c_in, c_out, size, k in [(16, 32, 32, 3), (64, 128, 16, 1), (32, 32, 32, 3)]:
-        groups = 32 if (c_in, c_out) == (32, 32) else 1  # last case: depthwise
+    for c_in, c_out, size, k, kernel in [(16, 32, 32, 3, K.conv2d), (64, 128, 16, 1, K.conv2d),
+                                         (32, 32, 32, 3, K.conv2d), (16, 32, 32, 3, K.conv2d_parallel)]:
+        groups = 32 if (c_in, c_out) == (32, 32) else 1  # depthwise
         x = uniform(rng, (c_in, size, size))
         w = uniform(rng, (c_out, c_in // groups, k, k), 1.0 / np.sqrt(c_in // groups * k * k))
         b = uniform(rng, c_out, 0.5)
@@ -127,7 +128,7 @@ def test_big_convs_match_onnxruntime():
         xp = np.zeros((c_in, size + 2 * pad, size + 2 * pad), np.float32)
         K.pad_into(x, xp, pad, pad)
         got = np.empty(want.shape[1:], np.float32)
-        K.conv2d(xp, w, b, got, 1, 1, 1, 1, groups, 0, 0.0)
+        kernel(xp, w, b, got, 1, 1, 1, 1, groups, 0, 0.0)
         assert_close(got, want)
 
 

@@ -5,7 +5,14 @@ Every kernel is compiled lazily, for the argument types it is first called with,
 Pass `alpha` as a Python float and `act` as an int, so one compiled signature serves every layer.
 """
 from stream_cnn.model.kernels.activations import ACTIVATIONS, activate_into, activation, glu, softmax
-from stream_cnn.model.kernels.conv import PARALLEL_MIN_MACS, conv2d, pad_into
+from stream_cnn.model.kernels.conv import (
+    PARALLEL_MIN_MACS,
+    conv2d,
+    conv2d_parallel,
+    conv_macs,
+    pad_into,
+    use_parallel_conv,
+)
 from stream_cnn.model.kernels.dense import dense
 from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.pool import (
@@ -30,6 +37,8 @@ __all__ = [
     "avg_pool",
     "concat_into",
     "conv2d",
+    "conv2d_parallel",
+    "conv_macs",
     "dense",
     "fractional_max_pool",
     "global_avg_pool",
@@ -39,4 +48,5 @@ __all__ = [
     "min_pool",
     "pad_into",
     "softmax",
+    "use_parallel_conv",
 ]

@@ -15,16 +15,20 @@ Why the loops look the way they do:
   and activation fused.
 - Accumulators live in out's rows (no temporaries); bias is the initial value, the activation runs over the output
   plane while it is still in cache.
-- Big layers split output channels across threads (prange); small ones stay serial, because waking a thread pool
-  for a few microseconds of work costs more than it saves and steals the CPU from the video decoder.
+- conv2d is single-threaded. conv2d_parallel (same arguments) splits output channels across threads with prange;
+  a separate kernel so that small layers never touch the thread pool (waking it costs more than it saves, and
+  spinning workers steal the CPU from the video decoder). use_parallel_conv() says when it pays.
 """
 import numpy as np
 from numba import njit, prange
 
 from stream_cnn.model.kernels.activations import activate_into
 
-# Multiply-accumulates above which conv2d splits output channels across threads.
-PARALLEL_MIN_MACS = 4_000_000
+# Multiply-accumulates from which conv2d_parallel beats conv2d when it runs once per video frame. Measured on the
+# 2-vCPU VM this project runs on: 3x3 16->32 on 32x32 (4.7M MACs) takes 120 us serial and 62 us on 2 threads
+# back-to-back, but 6900 us on 2 threads when called every 33 ms, because the idle worker thread takes ~7 ms to
+# be woken. So threads only pay when half a layer's serial time (~35 GMAC/s) exceeds that wake-up: ~500M MACs.
+PARALLEL_MIN_MACS = 500_000_000
 
 
 @njit(cache=True, nogil=True)
@@ -58,28 +62,81 @@ def _finish_plane(out, oc, act, alpha):
 
 @njit(cache=True, nogil=True)
 def _conv_general(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, oc_stop):
-    """Any kernel size, stride, dilation and grouping: one tap at a time, broadcast over an output row."""
+    """Any kernel size, stride, dilation and grouping: one kernel row (or one tap) per pass over an output row.
+
+    Kernel rows 3 or 5 wide at stride 1, dilation 1 are unrolled (one pass applies the whole row); stride 2 has
+    its own loop with the literal 2 so LLVM can recognise the even/odd interleaved loads.
+    """
     c_out, out_h, out_w = out.shape
     cin_per_group = w.shape[1]
     kh, kw = w.shape[2], w.shape[3]
     cout_per_group = c_out // groups
+    row_unrolled = sw == 1 and dw == 1 and (kw == 3 or kw == 5)
     for oc in range(oc_start, oc_stop):
         _fill_bias(out, b, oc)
         ic_base = (oc // cout_per_group) * cin_per_group
         for icg in range(cin_per_group):
             ic = ic_base + icg
             for ky in range(kh):
-                for kx in range(kw):
-                    tap = w[oc, icg, ky, kx]
+                taps = w[oc, icg, ky]
+                if row_unrolled and kw == 3:
+                    t0, t1, t2 = taps[0], taps[1], taps[2]
                     for oy in range(out_h):
                         out_row = out[oc, oy]
-                        seg = xp[ic, oy * sh + ky * dh, kx * dw:]
-                        if sw == 1:
-                            for ox in range(out_w):
-                                out_row[ox] += tap * seg[ox]
-                        else:
-                            for ox in range(out_w):
-                                out_row[ox] += tap * seg[ox * sw]
+                        r = xp[ic, oy * sh + ky * dh]
+                        for ox in range(out_w):
+                            out_row[ox] += t0 * r[ox] + t1 * r[ox + 1] + t2 * r[ox + 2]
+                elif row_unrolled:
+                    t0, t1, t2, t3, t4 = taps[0], taps[1], taps[2], taps[3], taps[4]
+                    for oy in range(out_h):
+                        out_row = out[oc, oy]
+                        r = xp[ic, oy * sh + ky * dh]
+                        for ox in range(out_w):
+                            out_row[ox] += (t0 * r[ox] + t1 * r[ox + 1] + t2 * r[ox + 2]
+                                            + t3 * r[ox + 3] + t4 * r[ox + 4])
+                else:
+                    for kx in range(kw):
+                        tap = taps[kx]
+                        for oy in range(out_h):
+                            out_row = out[oc, oy]
+                            seg = xp[ic, oy * sh + ky * dh, kx * dw:]
+                            if sw == 1:
+                                for ox in range(out_w):
+                                    out_row[ox] += tap * seg[ox]
+                            elif sw == 2:
+                                for ox in range(out_w):
+                                    out_row[ox] += tap * seg[2 * ox]
+                            else:
+                                for ox in range(out_w):
+                                    out_row[ox] += tap * seg[ox * sw]
+        _finish_plane(out, oc, act, alpha)
+
+
+@njit(cache=True, nogil=True)
+def _conv3x3_s2(xp, w, b, out, groups, act, alpha, oc_start, oc_stop):
+    """3x3, stride 2, dilation 1, any grouping (incl. depthwise): nine taps unrolled, literal stride 2."""
+    c_out, out_h, out_w = out.shape
+    cin_per_group = w.shape[1]
+    cout_per_group = c_out // groups
+    for oc in range(oc_start, oc_stop):
+        _fill_bias(out, b, oc)
+        ic_base = (oc // cout_per_group) * cin_per_group
+        for icg in range(cin_per_group):
+            ic = ic_base + icg
+            k = w[oc, icg]
+            w00, w01, w02 = k[0, 0], k[0, 1], k[0, 2]
+            w10, w11, w12 = k[1, 0], k[1, 1], k[1, 2]
+            w20, w21, w22 = k[2, 0], k[2, 1], k[2, 2]
+            plane = xp[ic]
+            for oy in range(out_h):
+                r0 = plane[2 * oy]
+                r1 = plane[2 * oy + 1]
+                r2 = plane[2 * oy + 2]
+                out_row = out[oc, oy]
+                for ox in range(out_w):
+                    out_row[ox] += (w00 * r0[2 * ox] + w01 * r0[2 * ox + 1] + w02 * r0[2 * ox + 2]
+                                    + w10 * r1[2 * ox] + w11 * r1[2 * ox + 1] + w12 * r1[2 * ox + 2]
+                                    + w20 * r2[2 * ox] + w21 * r2[2 * ox + 1] + w22 * r2[2 * ox + 2])
         _finish_plane(out, oc, act, alpha)
 
 
@@ -221,28 +278,44 @@ def _conv_range(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, oc_
         _depthwise3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop)
     elif unit and kh == 3 and kw == 3:
         _conv3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop)
+    elif sh == 2 and sw == 2 and dh == 1 and dw == 1 and kh == 3 and kw == 3:
+        _conv3x3_s2(xp, w, b, out, groups, act, alpha, oc_start, oc_stop)
     else:
         _conv_general(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, oc_stop)
 
 
+@njit(cache=True, nogil=True)
+def conv2d(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha):
+    """out = f(conv(xp, w) + b) on one thread. xp is already padded; out is (C_out, Ho, Wo); zeros for b if no bias.
+
+    Pass act as an int and alpha as a Python float, so every layer shares one compiled signature.
+    """
+    _conv_range(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha, 0, out.shape[0])
+
+
 @njit(cache=True, nogil=True, parallel=True)
-def _conv_parallel(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, n_chunks):
+def conv2d_parallel(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha):
+    """conv2d with output channels split across Numba's threads; same arguments, same result.
+
+    Only worth it for layers of at least PARALLEL_MIN_MACS multiply-accumulates (see use_parallel_conv).
+    """
     c_out = out.shape[0]
+    n_chunks = 8
     # Chunks are multiples of 4 channels so the pointwise path keeps its 4-channel blocks.
     chunk = ((c_out + n_chunks - 1) // n_chunks + 3) // 4 * 4
     for i in prange(n_chunks):
         start = i * chunk
         stop = min(start + chunk, c_out)
         if start < stop:
-            _conv_range(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, start, stop)
+            _conv_range(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha, start, stop)
 
 
-@njit(cache=True, nogil=True)
-def conv2d(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha):
-    """out = f(conv(xp, w) + b). xp is already padded; out is (C_out, Ho, Wo). Pass zeros for b if no bias."""
-    c_out, out_h, out_w = out.shape
-    macs = c_out * out_h * out_w * w.shape[1] * w.shape[2] * w.shape[3]
-    if macs >= PARALLEL_MIN_MACS and c_out >= 8:
-        _conv_parallel(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha, 8)
-    else:
-        _conv_range(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha, 0, c_out)
+def conv_macs(out_shape, w_shape):
+    """Multiply-accumulates of one conv2d call (plain Python, for choosing a variant at load time)."""
+    c_out, out_h, out_w = out_shape
+    return c_out * out_h * out_w * w_shape[1] * w_shape[2] * w_shape[3]
+
+
+def use_parallel_conv(out_shape, w_shape):
+    """True if a layer is big enough for conv2d_parallel to pay for waking the thread pool."""
+    return conv_macs(out_shape, w_shape) >= PARALLEL_MIN_MACS and out_shape[0] >= 8
