@@ -27,6 +27,9 @@ class _Runtime:
     def step(self, kernel, *args):
         self.steps.append((kernel, args))
 
+    def padded_buffers(self):
+        return list(self._padded.values())
+
     def padded(self, source_name, x, pads, fill):
         """A buffer holding x with the given (top, bottom, left, right) border, refreshed by a pad_into step.
         Consumers of the same source with the same border share one buffer and one copy."""
@@ -224,6 +227,7 @@ class Model:
 
         runtime = _Runtime()
         buffers = {INPUT: self.input}
+        owned = [self.input]
         for layer in self.layers:
             inputs = [buffers[name] for name in layer.inputs]
             if layer.name in self._alias_of:
@@ -232,9 +236,12 @@ class Model:
                     layer.plan(runtime, layer.inputs, inputs, out)
             else:
                 out = np.zeros(layer.output_shape, dtype=np.float32)
+                owned.append(out)
                 layer.plan(runtime, layer.inputs, inputs, out)
             buffers[layer.name] = out
         self._steps = tuple(runtime.steps)
+        # Bytes of run state: the input, every layer output that is not a view, and the padded copies.
+        self.buffer_bytes = sum(b.nbytes for b in owned) + sum(b.nbytes for b in runtime.padded_buffers())
         self._buffers = buffers
         self.output = buffers[self.layers[-1].name]
         self._feature_maps = [(layer.name, buffers[layer.name]) for layer in self.layers if layer.is_feature_map]
