@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +33,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     try:
         raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as err:
-        raise DataError(f"{path}: cannot read IDX file ({err.strerror or err})") from None
+    except (OSError, EOFError, zlib.error) as err:
+        # EOFError / zlib.error: a truncated or corrupt .gz; they have no strerror
+        raise DataError(f"{path}: cannot read IDX file ({getattr(err, 'strerror', None) or err})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
         raise DataError(f"{path}: not an IDX file (bad magic number)")
     dtype, rank = _IDX_TYPES[raw[2]], raw[3]
