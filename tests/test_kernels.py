@@ -161,6 +161,24 @@ def test_window_pools_match_reference(p, kind):
     assert_close(got, want)
 
 
+# The unrolled window shapes (2 and 3 wide, stride 1 and 2) and the all-windows-inside average path, explicitly.
+@pytest.mark.parametrize("kernel, stride", [((2, 2), (2, 2)), ((3, 3), (1, 1)), ((3, 3), (2, 2)), ((2, 2), (1, 1)),
+                                            ((3, 2), (3, 2)), ((1, 4), (2, 3))])
+@pytest.mark.parametrize("pads", [(0, 0, 0, 0), (1, 0, 1, 0), (0, 1, 0, 1)])
+def test_window_pool_fast_paths(kernel, stride, pads):
+    rng = np.random.default_rng(sum(kernel) + 7 * sum(stride))
+    x = uniform(rng, (3, 11, 12))
+    (kh, kw), (sh, sw) = kernel, stride
+    for kind, fill in [("max", -np.inf), ("min", np.inf), ("avg", None)]:
+        want = getattr(R, f"{kind}_pool")(x, kernel, stride, pads)
+        got = np.full(want.shape, np.nan, dtype=np.float32)
+        if kind == "avg":
+            K.avg_pool(x, got, kh, kw, sh, sw, pads[0], pads[2])
+        else:
+            getattr(K, f"{kind}_pool")(padded(x, *pads, fill=fill), got, kh, kw, sh, sw)
+        assert_close(got, want)
+
+
 @SETTINGS
 @given(st.integers(1, 5), st.integers(1, 12), st.integers(1, 12), st.integers(0, 2 ** 16))
 def test_global_pools_match_reference(channels, height, width, seed):

@@ -111,10 +111,13 @@ def min_pool(x, kernel, stride=None, padding=0):
 
 
 def avg_pool(x, kernel, stride=None, padding=0):
-    """Mean over the real (non-padding) cells of each window: ONNX AveragePool count_include_pad=0."""
+    """Mean over the real (non-padding) cells of each window: ONNX AveragePool count_include_pad=0.
+
+    A window made only of padding (possible only when padding >= kernel, which ONNX forbids) gives 0.
+    """
     def mean_of_real_cells(window):
-        real = ~np.isnan(window)
-        return np.nansum(window, axis=(1, 2)) / real.sum(axis=(1, 2))
+        real = (~np.isnan(window)).sum(axis=(1, 2))
+        return np.nansum(window, axis=(1, 2)) / np.maximum(real, 1)
     return _pool(x, kernel, stride, padding, np.nan, mean_of_real_cells)
 
 

@@ -6,63 +6,118 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def _extreme_pool(xp, out, kh, kw, sh, sw, take_max):
+def _extreme_pool(xp, out, kh, kw, sh, sw, sign):
+    """Max pool of sign * xp, times sign: sign = 1 is max pool, sign = -1 is min pool (min x = -max(-x)).
+
+    Negation is exact, so one loop nest serves both. Each output row starts at -inf and folds in one input row
+    at a time; the common window widths (2, 3) and strides (1, 2) are unrolled with literal offsets.
+    """
     channels, out_h, out_w = out.shape
+    lowest = np.float32(-np.inf)
     for c in range(channels):
         for oy in range(out_h):
-            out_row = out[c, oy]
-            first = xp[c, oy * sh]
-            # Seed the row from the first window cell, then fold in the rest: no +-inf constant needed.
-            if sw == 1:
-                for ox in range(out_w):
-                    out_row[ox] = first[ox]
-            else:
-                for ox in range(out_w):
-                    out_row[ox] = first[ox * sw]
+            o = out[c, oy]
+            for ox in range(out_w):
+                o[ox] = lowest
             for ky in range(kh):
-                row = xp[c, oy * sh + ky]
-                for kx in range(kw):
-                    if ky == 0 and kx == 0:
-                        continue
-                    if sw == 1:
-                        seg = row[kx:]
-                        if take_max:
+                r = xp[c, oy * sh + ky]
+                if kw == 2 and sw == 2:
+                    for ox in range(out_w):
+                        a = sign * r[2 * ox]
+                        z = sign * r[2 * ox + 1]
+                        m = a if a > z else z
+                        o[ox] = m if m > o[ox] else o[ox]
+                elif kw == 3 and sw == 1:
+                    for ox in range(out_w):
+                        a = sign * r[ox]
+                        y = sign * r[ox + 1]
+                        z = sign * r[ox + 2]
+                        m = a if a > y else y
+                        m = m if m > z else z
+                        o[ox] = m if m > o[ox] else o[ox]
+                elif kw == 3 and sw == 2:
+                    for ox in range(out_w):
+                        a = sign * r[2 * ox]
+                        y = sign * r[2 * ox + 1]
+                        z = sign * r[2 * ox + 2]
+                        m = a if a > y else y
+                        m = m if m > z else z
+                        o[ox] = m if m > o[ox] else o[ox]
+                else:
+                    for kx in range(kw):
+                        seg = r[kx:]
+                        if sw == 1:
                             for ox in range(out_w):
-                                v = seg[ox]
-                                out_row[ox] = v if v > out_row[ox] else out_row[ox]
+                                v = sign * seg[ox]
+                                o[ox] = v if v > o[ox] else o[ox]
+                        elif sw == 2:
+                            for ox in range(out_w):
+                                v = sign * seg[2 * ox]
+                                o[ox] = v if v > o[ox] else o[ox]
                         else:
                             for ox in range(out_w):
-                                v = seg[ox]
-                                out_row[ox] = v if v < out_row[ox] else out_row[ox]
-                    else:
-                        seg = row[kx:]
-                        if take_max:
-                            for ox in range(out_w):
-                                v = seg[ox * sw]
-                                out_row[ox] = v if v > out_row[ox] else out_row[ox]
-                        else:
-                            for ox in range(out_w):
-                                v = seg[ox * sw]
-                                out_row[ox] = v if v < out_row[ox] else out_row[ox]
+                                v = sign * seg[ox * sw]
+                                o[ox] = v if v > o[ox] else o[ox]
+            if sign < 0:
+                for ox in range(out_w):
+                    o[ox] = -o[ox]
 
 
 @njit(cache=True, nogil=True)
 def max_pool(xp, out, kh, kw, sh, sw):
     """out[c, oy, ox] = max of the kh x kw window at (oy*sh, ox*sw) of xp (already padded with -inf)."""
-    _extreme_pool(xp, out, kh, kw, sh, sw, True)
+    _extreme_pool(xp, out, kh, kw, sh, sw, np.float32(1.0))
 
 
 @njit(cache=True, nogil=True)
 def min_pool(xp, out, kh, kw, sh, sw):
     """out[c, oy, ox] = min of the kh x kw window at (oy*sh, ox*sw) of xp (already padded with +inf)."""
-    _extreme_pool(xp, out, kh, kw, sh, sw, False)
+    _extreme_pool(xp, out, kh, kw, sh, sw, np.float32(-1.0))
+
+
+@njit(cache=True, nogil=True)
+def _avg_pool_full_windows(x, out, kh, kw, sh, sw):
+    """Average pool where every window lies inside x (no padding): row passes, then one multiply by 1/(kh*kw)."""
+    channels, out_h, out_w = out.shape
+    inv_count = np.float32(1.0 / (kh * kw))
+    for c in range(channels):
+        for oy in range(out_h):
+            o = out[c, oy]
+            for ox in range(out_w):
+                o[ox] = np.float32(0.0)
+            for ky in range(kh):
+                r = x[c, oy * sh + ky]
+                if kw == 2 and sw == 2:
+                    for ox in range(out_w):
+                        o[ox] += r[2 * ox] + r[2 * ox + 1]
+                else:
+                    for kx in range(kw):
+                        seg = r[kx:]
+                        if sw == 1:
+                            for ox in range(out_w):
+                                o[ox] += seg[ox]
+                        elif sw == 2:
+                            for ox in range(out_w):
+                                o[ox] += seg[2 * ox]
+                        else:
+                            for ox in range(out_w):
+                                o[ox] += seg[ox * sw]
+            for ox in range(out_w):
+                o[ox] *= inv_count
 
 
 @njit(cache=True, nogil=True)
 def avg_pool(x, out, kh, kw, sh, sw, pad_top, pad_left):
-    """Average over the part of each window that lies inside x (ONNX AveragePool count_include_pad=0)."""
+    """Average over the part of each window that lies inside x (ONNX AveragePool count_include_pad=0).
+
+    A window made only of padding (padding >= kernel, which ONNX forbids) gives 0.
+    """
     channels, height, width = x.shape
     out_h, out_w = out.shape[1], out.shape[2]
+    if (pad_top == 0 and pad_left == 0 and (out_h - 1) * sh + kh <= height
+            and (out_w - 1) * sw + kw <= width):
+        _avg_pool_full_windows(x, out, kh, kw, sh, sw)
+        return
     for c in range(channels):
         for oy in range(out_h):
             y0 = oy * sh - pad_top
