@@ -1,0 +1,305 @@
+"""The Model: wiring, shape inference, folding and fusion, buffers, feature maps, saving, and the forward pass
+against the NumPy reference (reference.py, run layer by layer on the unfolded graph)."""
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stream_cnn.model import LAYER_TYPES, Model, ModelConfig, init_weights, load_model, make_layer
+from stream_cnn.model.config import read_config
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+ALL_LAYERS = CONFIGS / "all_layers.toml"
+
+
+def close(ours, reference, tol=1e-5):
+    """Max abs difference within tol, scaled by the reference's magnitude when it exceeds 1 (float32 keeps ~7
+    significant digits, so a value of 70 cannot agree to 1e-5 absolute)."""
+    scale = max(1.0, float(np.max(np.abs(reference)))) if np.size(reference) else 1.0
+    return float(np.max(np.abs(np.asarray(ours) - np.asarray(reference)))) <= tol * scale
+
+
+def model_input(config, seed=1):
+    """A random frame through the config's own normalisation: the inputs the calibrated init expects."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.uniform(0, 255, config.input_shape)
+    mean = np.reshape(config.mean, (-1, 1, 1))
+    std = np.reshape(config.std, (-1, 1, 1))
+    return ((pixels * config.scale - mean) / std).astype(np.float32)
+
+
+def config_from(layers, shape=(1, 8, 8), **top):
+    data = {"name": "test", "input": {"shape": list(shape)}, "layers": layers, **top}
+    return ModelConfig.from_dict(data)
+
+
+@pytest.fixture(scope="module")
+def all_layers():
+    return load_model(ALL_LAYERS, init_seed=0)
+
+
+def test_all_layers_config_uses_every_layer_type(all_layers):
+    assert {layer.type for layer in all_layers.layers} == set(LAYER_TYPES)
+
+
+def test_every_layer_buffer_matches_reference_when_unfused(all_layers):
+    # fuse=False gives every layer its own buffer, so each layer's kernel output can be held to its twin.
+    unfused = Model(all_layers.config, all_layers.weights, fuse=False)
+    x = model_input(unfused.config)
+    unfused.forward(x)
+    expected = unfused.reference_outputs(x)
+    for layer in unfused.layers:
+        assert unfused.buffer(layer.name).shape == layer.output_shape
+        assert close(unfused.buffer(layer.name), expected[layer.name]), layer.name
+
+
+def test_fused_forward_matches_reference(all_layers):
+    x = model_input(all_layers.config)
+    probs = all_layers.forward(x)
+    assert close(probs, all_layers.reference_forward(x))
+    assert probs.shape == (5,) and abs(float(probs.sum()) - 1.0) < 1e-5
+    # calibrated random weights do not saturate the softmax, so agreement above means something
+    assert probs.max() < 0.999
+
+
+def test_fusion_decisions_of_all_layers(all_layers):
+    assert all_layers.fused == {
+        "depthwise_bn": "folded", "depthwise_gelu": "fused",     # conv -> BN -> act: one kernel call
+        "squash": "in place",                                     # after glu, nothing to fuse into
+        "flat": "view", "drop": "view",
+        "fc1_bn": "folded", "fc1_relu6": "fused",                 # dense -> BN -> act
+        "probs": "in place",                                      # softmax overwrites the logits
+    }
+    # bn_a follows a conv with its own ReLU, vector_bn a concat: neither can fold, both run as kernels
+    kinds = {row["name"]: row["runs_as"] for row in all_layers.summary()}
+    assert kinds["bn_a"] == kinds["vector_bn"] == "kernel"
+
+
+def test_batchnorm_folded_model_equals_unfolded_reference():
+    layers = [
+        {"name": "c1", "type": "conv2d", "filters": 6, "kernel": 3, "padding": "same", "bias": False},
+        {"name": "bn1", "type": "batchnorm", "eps": 1e-3},
+        {"name": "r1", "type": "activation", "function": "relu"},
+        {"name": "c2", "type": "conv2d", "filters": 4, "kernel": 1},
+        {"name": "bn2", "type": "batchnorm"},
+        {"name": "f", "type": "flatten"},
+        {"name": "d", "type": "dense", "units": 3},
+        {"name": "bn3", "type": "batchnorm"},
+    ]
+    config = config_from(layers, shape=(3, 7, 9))
+    rng = np.random.default_rng(5)
+    weights = init_weights(config, seed=2, calibrate=False)
+    for name in ("bn1", "bn2", "bn3"):   # statistics far from identity so folding really changes the weights
+        size = weights[f"{name}.gamma"].shape
+        weights[f"{name}.gamma"] = rng.uniform(0.2, 3.0, size).astype(np.float32)
+        weights[f"{name}.mean"] = rng.uniform(-2, 2, size).astype(np.float32)
+        weights[f"{name}.var"] = rng.uniform(0.05, 4.0, size).astype(np.float32)
+    model = Model(config, weights)
+    assert model.fused == {"bn1": "folded", "r1": "fused", "bn2": "folded", "f": "view", "bn3": "folded"}
+    assert not np.array_equal(model.layers[0].run_weight, weights["c1.weight"])
+    x = rng.normal(size=config.input_shape).astype(np.float32)
+    assert close(model.forward(x), model.reference_forward(x))
+    assert close(model.forward(x), Model(config, weights, fuse=False).forward(x))
+
+
+def test_activation_not_fused_into_a_layer_with_two_readers():
+    # conv output read by a relu and by the add: fusing the relu would change what the add sees
+    layers = [
+        {"name": "c", "type": "conv2d", "filters": 3, "kernel": 3, "padding": 1},
+        {"name": "r", "type": "activation", "function": "relu"},
+        {"name": "sum", "type": "add", "inputs": ["c", "r"]},
+        {"name": "s", "type": "activation", "function": "tanh", "inputs": ["input"]},
+        {"name": "out", "type": "add", "inputs": ["sum", "s", "s"]},
+    ]
+    config = config_from(layers, shape=(3, 6, 6))
+    model = Model(config, init_seed=0)
+    assert "r" not in model.fused and "s" not in model.fused   # s reads the model input: never in place
+    x = np.random.default_rng(0).normal(size=(3, 6, 6)).astype(np.float32)
+    before = x.copy()
+    assert close(model.forward(x), model.reference_forward(x))
+    np.testing.assert_array_equal(model.input, before)
+
+
+def test_activation_after_activation_runs_in_place_and_matches():
+    layers = [
+        {"name": "c", "type": "conv2d", "filters": 2, "kernel": 2, "activation": "relu"},
+        {"name": "a", "type": "activation", "function": "leaky_relu", "alpha": 0.2},
+        {"name": "b", "type": "activation", "function": "sigmoid"},
+    ]
+    model = Model(config_from(layers, shape=(1, 5, 5)), init_seed=0)
+    assert model.fused == {"a": "in place", "b": "in place"}
+    assert model.buffer("b") is not None and np.shares_memory(model.buffer("b"), model.buffer("c"))
+    x = np.random.default_rng(3).normal(size=(1, 5, 5)).astype(np.float32)
+    assert close(model.forward(x), model.reference_forward(x))
+
+
+def test_forward_allocates_nothing_in_steady_state(all_layers):
+    x = model_input(all_layers.config)
+    for _ in range(5):   # compile / warm every kernel first
+        all_layers.forward(x)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        for _ in range(300):
+            all_layers.forward(x)
+        after, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The smallest layer buffer here is 5 floats = 20 bytes, 300 passes of one would be 6 kB; allow only noise
+    # from the interpreter's own bookkeeping.
+    assert after - before < 256
+    assert peak - before < 2048
+
+
+def test_forward_returns_the_model_owned_output_and_uses_model_input(all_layers):
+    x = model_input(all_layers.config, seed=7)
+    first = all_layers.forward(x)
+    assert first is all_layers.output
+    np.testing.assert_array_equal(all_layers.input, x)
+    kept = first.copy()
+    all_layers.input[...] = model_input(all_layers.config, seed=8)
+    second = all_layers.forward()
+    assert second is first and not np.array_equal(second, kept)
+
+
+def test_feature_maps_are_views_of_conv_outputs(all_layers):
+    x = model_input(all_layers.config, seed=4)
+    all_layers.forward(x)
+    maps = all_layers.feature_maps()
+    assert [name for name, _ in maps] == ["conv_a", "edges", "stripes", "strided", "depthwise"]
+    shapes = {layer.name: layer.output_shape for layer in all_layers.layers}
+    for name, array in maps:
+        assert array.shape == shapes[name] and array.ndim == 3 and array.dtype == np.float32
+        assert array is all_layers.buffer(name)
+    # the edges map is a plain (unfused) filter bank: exactly its reference output
+    reference = all_layers.reference_outputs(x)
+    assert close(dict(maps)["edges"], reference["edges"])
+    # depthwise shows the conv after its folded BN and fused GELU, as the live panel should
+    assert close(dict(maps)["depthwise"], reference["depthwise_gelu"])
+
+
+def test_shapes_are_inferred_at_load():
+    config = read_config(CONFIGS / "mini_xception.toml")
+    model = Model(config, init_seed=0)
+    shapes = {layer.name: layer.output_shape for layer in model.layers}
+    assert shapes["conv2"] == (8, 60, 60)
+    assert [shapes[f"block{i}_add"] for i in range(1, 5)] == [(16, 30, 30), (32, 15, 15), (64, 8, 8),
+                                                              (128, 4, 4)]
+    assert shapes["classifier"] == (7, 4, 4) and model.output_shape == (7,)
+    assert config.labels == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+@pytest.mark.parametrize("name, shape, classes", [("mini_xception", (1, 64, 64), 7),
+                                                  ("mobilenet_tiny", (3, 96, 96), 10),
+                                                  ("seed_features", (1, 128, 128), None)])
+def test_bundled_example_configs_load_and_run(name, shape, classes):
+    model = load_model(CONFIGS / f"{name}.toml", init_seed=0)
+    assert model.config.input_shape == shape
+    out = model.forward(model_input(model.config))
+    assert np.all(np.isfinite(out))
+    if classes is None:
+        assert model.output_shape == (7, 32, 32) and not model.weights   # fixed filters, nothing to train
+        assert model.config.labels is None
+    else:
+        assert out.shape == (classes,) and abs(float(out.sum()) - 1) < 1e-5
+        assert len(model.config.labels) == classes
+
+
+def test_seed_features_matches_reference():
+    model = load_model(CONFIGS / "seed_features.toml")
+    x = model_input(model.config)
+    assert close(model.forward(x), model.reference_forward(x))
+
+
+def test_default_names_and_sequential_wiring():
+    layers = [{"type": "conv2d", "filters": 2, "kernel": 3}, {"type": "max_pool", "kernel": 2},
+              {"type": "flatten"}, {"type": "dense", "units": 4}]
+    model = Model(config_from(layers, shape=(1, 8, 8)), init_seed=0)
+    assert [layer.name for layer in model.layers] == ["conv2d1", "max_pool2", "flatten3", "dense4"]
+    assert [layer.inputs for layer in model.layers] == [["input"], ["conv2d1"], ["max_pool2"], ["flatten3"]]
+    assert [layer.output_shape for layer in model.layers] == [(2, 6, 6), (2, 3, 3), (18,), (4,)]
+    assert model.config.labels == ["0", "1", "2", "3"]
+
+
+def test_padding_same_and_stride():
+    # 4x4 image, 3x3 filter: valid gives 2x2, padding 1 keeps 4x4, stride 2 halves it (the seed's numbers)
+    for padding, stride, expected in (("valid", 1, (1, 2, 2)), (1, 1, (1, 4, 4)), ("same", 1, (1, 4, 4)),
+                                      (1, 2, (1, 2, 2)), ("same", 2, (1, 2, 2))):
+        layer = make_layer({"name": "c", "type": "conv2d", "filters": 1, "kernel": 3, "padding": padding,
+                            "stride": stride})
+        assert layer.compute_output_shape([(1, 4, 4)]) == expected
+
+
+def test_params_and_flops():
+    layers = [{"name": "c", "type": "conv2d", "filters": 4, "kernel": 3},
+              {"name": "g", "type": "conv2d", "filters": 6, "kernel": 1, "groups": 2},
+              {"name": "bn", "type": "batchnorm"},
+              {"name": "d", "type": "dense", "units": 5, "bias": False}]
+    model = Model(config_from(layers, shape=(1, 5, 5)), init_seed=0)
+    conv, grouped, norm, dense = model.layers
+    assert conv.n_params == 4 * 1 * 3 * 3 + 4 and conv.flops == 2 * 4 * 3 * 3 * (1 * 3 * 3)
+    assert grouped.n_params == 6 * 2 * 1 * 1 + 6 and grouped.flops == 2 * 6 * 3 * 3 * 2
+    assert norm.n_params == 4 * 6
+    assert dense.n_params == 5 * 54 and dense.flops == 2 * 5 * 54
+    assert model.n_params == conv.n_params + grouped.n_params + norm.n_params + dense.n_params
+
+
+@pytest.mark.parametrize("layer_config", [
+    {"name": "c", "type": "conv2d", "filters": 4, "kernel": [3, 1], "stride": [1, 2], "padding": [0, 1, 2, 0],
+     "dilation": 2, "groups": 2, "bias": False, "activation": "leaky_relu", "alpha": 0.2},
+    {"name": "f", "type": "filter_bank", "bank": "gabor", "orientations": 3, "wavelength": 5.0,
+     "inputs": ["input"]},
+    {"name": "p", "type": "max_pool", "kernel": 2, "padding": "same"},
+    {"name": "m", "type": "min_pool", "kernel": [2, 3], "stride": 1},
+    {"name": "a", "type": "avg_pool", "kernel": 3, "stride": 2, "padding": 1},
+    {"name": "g", "type": "global_avg_pool"}, {"name": "gm", "type": "global_max_pool"},
+    {"name": "aa", "type": "adaptive_avg_pool", "output_size": [2, 3]},
+    {"name": "am", "type": "adaptive_max_pool", "output_size": 2},
+    {"name": "fr", "type": "fractional_max_pool", "ratio": 0.7, "seed": 4},
+    {"name": "b", "type": "batchnorm", "eps": 0.001}, {"name": "d", "type": "dense", "units": 3},
+    {"name": "fl", "type": "flatten"}, {"name": "ac", "type": "activation", "function": "gelu"},
+    {"name": "gl", "type": "glu"}, {"name": "s", "type": "softmax"},
+    {"name": "ad", "type": "add", "inputs": ["x", "y"], "activation": "relu"},
+    {"name": "cc", "type": "concat", "inputs": ["x", "y", "z"]}, {"name": "dr", "type": "dropout", "rate": 0.1},
+])
+def test_layer_get_config_round_trips(layer_config):
+    layer = make_layer(dict(layer_config))
+    assert layer.get_config() == layer_config
+    again = make_layer(layer.get_config())
+    assert again.get_config() == layer_config and type(again) is type(layer)
+
+
+def test_save_writes_the_same_pair_and_reloads(tmp_path, all_layers):
+    path = all_layers.save(tmp_path / "copy.toml")
+    assert path.exists() and (tmp_path / "copy.npz").exists()
+    reloaded = load_model(path)
+    assert reloaded.config.weights == "copy.npz"
+    assert [layer.get_config() for layer in reloaded.layers] == [layer.get_config() for layer in all_layers.layers]
+    assert set(reloaded.weights) == set(all_layers.weights)
+    for key, array in all_layers.weights.items():
+        np.testing.assert_array_equal(reloaded.weights[key], array)
+    x = model_input(all_layers.config, seed=9)
+    np.testing.assert_array_equal(reloaded.forward(x), all_layers.forward(x))
+    # saving the reloaded model reproduces the TOML byte for byte
+    again = reloaded.save(tmp_path / "again.toml")
+    assert again.read_text().replace("again.npz", "copy.npz") == path.read_text()
+    for key in ("scale", "mean", "std", "resize", "preprocess", "labels", "color", "input_shape"):
+        assert getattr(reloaded.config, key) == getattr(all_layers.config, key)
+
+
+def test_save_without_weights_writes_no_npz(tmp_path):
+    model = load_model(CONFIGS / "seed_features.toml")
+    path = model.save(tmp_path / "front.toml")
+    assert not (tmp_path / "front.npz").exists() and "weights" not in path.read_text()
+    assert load_model(path).output_shape == (7, 32, 32)
+
+
+def test_init_weights_is_deterministic_per_seed():
+    config = read_config(ALL_LAYERS)
+    first, second, other = init_weights(config, 3), init_weights(config, 3), init_weights(config, 4)
+    assert set(first) == set(other)
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+    assert not all(np.array_equal(first[k], other[k]) for k in first)
+    assert all(v.dtype == np.float32 for v in first.values())
