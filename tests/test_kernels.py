@@ -322,3 +322,69 @@ def test_batchnorm_reference_is_the_affine_fold():
 def test_activation_codes_match_the_contract():
     assert K.ACTIVATIONS == {"identity": 0, "relu": 1, "leaky_relu": 2, "relu6": 3, "sigmoid": 4, "tanh": 5,
                              "gelu": 6}
+
+
+# Runs in a fresh interpreter because NUMBA_NRT_STATS must be set before numba is imported. Numba's runtime counts
+# every allocation it makes; the only ones expected are the per-argument wrappers made when Python hands a NumPy
+# array to compiled code (one per array argument per call). Anything more would be an allocation inside a kernel.
+ALLOCATION_PROBE = r"""
+import json
+import numpy as np
+import stream_cnn
+from numba.core.runtime import rtsys
+from stream_cnn.model import kernels as K
+from stream_cnn.model.filters import fractional_edges
+
+rng = np.random.default_rng(0)
+f32 = lambda *shape: rng.uniform(-1, 1, shape).astype(np.float32)
+x, xp, out, small = f32(4, 8, 8), f32(4, 10, 10), f32(8, 8, 8), f32(8, 4, 4)
+pool_out, edges, fmp_out = f32(4, 4, 4), fractional_edges(8, 5, 0), f32(4, 5, 5)
+w3, w1, wd, b = f32(8, 4, 3, 3), f32(8, 4, 1, 1), f32(4, 1, 3, 3), f32(8)
+v, wv, ov, gate_out = f32(256), f32(8, 256), f32(8), f32(2, 8, 8)
+calls = {
+    "pad_into": (K.pad_into, (x, xp, 1, 1)),
+    "conv2d 3x3": (K.conv2d, (xp, w3, b, out, 1, 1, 1, 1, 1, 1, 0.0)),
+    "conv2d pointwise": (K.conv2d, (x, w1, b, out, 1, 1, 1, 1, 1, 2, 0.1)),
+    "conv2d depthwise": (K.conv2d, (xp, wd, b[:4], f32(4, 8, 8), 1, 1, 1, 1, 4, 3, 0.0)),
+    "conv2d stride 2": (K.conv2d, (xp, w3, b, small, 2, 2, 1, 1, 1, 4, 0.0)),
+    "conv2d dilated": (K.conv2d, (xp, w3, b, small, 2, 2, 2, 2, 1, 6, 0.0)),
+    "conv2d_parallel": (K.conv2d_parallel, (xp, w3, b, out, 1, 1, 1, 1, 1, 5, 0.0)),
+    "max_pool": (K.max_pool, (x, pool_out, 2, 2, 2, 2)),
+    "min_pool": (K.min_pool, (x, pool_out, 3, 3, 2, 2)),
+    "avg_pool": (K.avg_pool, (x, pool_out, 3, 3, 2, 2, 1, 1)),
+    "global_avg_pool": (K.global_avg_pool, (x, b[:4])),
+    "global_max_pool": (K.global_max_pool, (x, b[:4])),
+    "adaptive_avg_pool": (K.adaptive_avg_pool, (x, pool_out)),
+    "adaptive_max_pool": (K.adaptive_max_pool, (x, pool_out)),
+    "fractional_max_pool": (K.fractional_max_pool, (x, fmp_out, edges, edges)),
+    "dense": (K.dense, (v, wv, b, ov, 2, 0.1)),
+    "activation": (K.activation, (x, x, 6, 0.0)),
+    "glu": (K.glu, (x, gate_out)),
+    "softmax": (K.softmax, (b, ov)),
+    "add": (K.add, (x, x, x, 1, 0.0)),
+    "concat_into": (K.concat_into, (x, out, 2)),
+}
+extra = {}
+for name, (kernel, args) in calls.items():
+    kernel(*args)  # compile / load from cache first
+    arrays = sum(isinstance(a, np.ndarray) for a in args)
+    before = rtsys.get_allocation_stats().alloc
+    kernel(*args)
+    extra[name] = rtsys.get_allocation_stats().alloc - before - arrays
+print(json.dumps(extra))
+"""
+
+
+def test_kernels_allocate_nothing():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_NRT_STATS="1")
+    result = subprocess.run([sys.executable, "-c", ALLOCATION_PROBE], capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    extra = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(extra) == 21
+    assert {name: n for name, n in extra.items() if n != 0} == {}
