@@ -245,3 +245,14 @@ def test_clip_with_frozen_tail_stops_with_frozen_message_as_camera(tmp_path):
 def test_realtime_file_replay_checks_the_file_first(tmp_path):
     with pytest.raises(SourceError, match="not found"):
         open_file(str(tmp_path / "missing.mp4"), realtime=True)
+
+
+def test_frozen_detection_survives_a_consumer_drawing_on_frames():
+    # The pipeline draws its overlay on the frames it is handed; that must not make a repeat look new.
+    frozen = numbered_frame(5)
+    script = [numbered_frame(0)] + [frozen.copy() for _ in range(300)]
+    source = live_source(FakeCamera(script, delay=0.002), stall_timeout=0.3).start()
+    while (frame := source.read(timeout=0.2)) is not None:
+        frame.image[:10] = 255
+    source.close()
+    assert source.frames_read == 2 and "frozen" in str(source.stop_reason)

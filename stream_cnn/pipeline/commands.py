@@ -15,9 +15,9 @@ def _stream_options(function):
     decorators = [
         click.option("--model", "model_name", default=DEFAULT_MODEL, show_default=True, metavar="NAME|PATH",
                      help="Bundled model name or path to a model .toml."),
-        click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+        click.option("--output", "-o", type=click.Path(), default=None,
                      help="Write the annotated video here (.mp4, .avi, .mkv; codec falls back if needed)."),
-        click.option("--jsonl", type=click.Path(dir_okay=False), default=None,
+        click.option("--jsonl", type=click.Path(), default=None,
                      help="Write one JSON object per processed frame here, flushed per frame."),
         click.option("--record", "record_dir", type=click.Path(file_okay=False), default=None,
                      help="Save the raw frames (raw.avi) and metadata.json in this directory for replay."),

@@ -285,7 +285,7 @@ class LiveSource:
                     if now - first_failure_at >= self.stall_timeout:
                         self.stop_reason = StreamInterrupted(
                             f"{self.name} stopped delivering frames: no frame for {now - first_failure_at:.1f}s "
-                            f"after frame {self.frames_read} ({failures} retries); stopped")
+                            f"after {self.frames_read} frames ({failures} retries); stopped")
                         break
                     # Backoff: quick retries catch a hiccup, longer waits avoid spinning on a dead device.
                     self._stop.wait(min(0.02 * 2 ** min(failures, 6), 0.5))
@@ -301,17 +301,18 @@ class LiveSource:
                     if due > now:
                         self._stop.wait(due - now)
                         now = time.perf_counter()
-                if previous is not None and previous.shape == image.shape and np.array_equal(
-                        previous[::FROZEN_COMPARE_STEP, ::FROZEN_COMPARE_STEP],
-                        image[::FROZEN_COMPARE_STEP, ::FROZEN_COMPARE_STEP]):
+                # Compare against a private copy of the previous frame's sample grid: the consumer draws on
+                # the frames it is handed, so the published array itself is no record of what the camera sent.
+                grid = image[::FROZEN_COMPARE_STEP, ::FROZEN_COMPARE_STEP]
+                if previous is not None and previous.shape == grid.shape and np.array_equal(previous, grid):
                     self.repeated += 1
                     if now - last_new_at >= self.stall_timeout:
                         self.stop_reason = StreamInterrupted(
-                            f"{self.name} is frozen: the same picture for {now - last_new_at:.1f}s after frame "
-                            f"{self.frames_read}; stopped")
+                            f"{self.name} is frozen: the same picture for {now - last_new_at:.1f}s after "
+                            f"{self.frames_read} frames; stopped")
                         break
                     continue
-                previous = image
+                previous = grid.copy()
                 last_new_at = now
                 self._publish(image)
         except Exception as err:  # a backend exception must end the stream with a message, not kill a thread
