@@ -49,8 +49,8 @@ def _number(value, what) -> float:
 
 def _pair(value, what, minimum=1) -> tuple:
     """int or [a, b] -> (a, b)."""
-    if _is_int(value):
-        return _int(value, what, minimum), _int(value, what, minimum)
+    if _is_int(value) and value >= minimum:
+        return int(value), int(value)
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) and v >= minimum for v in value):
         return int(value[0]), int(value[1])
     raise LayerError(f"'{what}' must be an integer >= {minimum} or [h, w], got {value!r}")
