@@ -65,7 +65,9 @@ class Overlay:
     def draw(self, frame: np.ndarray, probs: np.ndarray | None, region=None, *, stats: OverlayStats | None = None,
              no_prediction: str = "no digit", feature_maps=None) -> np.ndarray:
         """Annotate ``frame`` in place. ``probs`` None means no prediction for this frame (e.g. no digit found)."""
-        s = max(0.5, frame.shape[0] / REFERENCE_HEIGHT)
+        # Below ~0.65 the Hershey glyphs at thickness 1 run into each other, so small frames get relatively
+        # larger text.
+        s = max(0.65, frame.shape[0] / REFERENCE_HEIGHT)
         if region is not None:
             self._draw_region(frame, region, s, found=probs is not None)
         self._draw_predictions(frame, probs, s, no_prediction)
@@ -126,7 +128,13 @@ class Overlay:
             parts.append(f"frozen {stats.repeated}")
         if stats.paused:
             parts.append("PAUSED")
-        _text(frame, "  ".join(parts), (round(8 * s), height - round(8 * s)), 0.5 * s, TEXT_COLOR, 1)
+        text = "  ".join(parts)
+        scale = 0.5 * s
+        # Shrink to fit narrow frames rather than run off the edge.
+        text_width = cv2.getTextSize(text, FONT, scale, 1)[0][0]
+        if text_width > width - round(16 * s):
+            scale *= (width - round(16 * s)) / text_width
+        _text(frame, text, (round(8 * s), height - round(8 * s)), scale, TEXT_COLOR, 1)
 
     def _draw_feature_panel(self, frame, feature_maps, s):
         """Tiles of the first conv layers' maps on the right edge, each map min-max scaled to its own range."""

@@ -66,7 +66,7 @@ class WindowSink:
         if problem is not None:
             return problem
         try:
-            cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE)
+            cv2.namedWindow(self.title, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
         except cv2.error as err:
             return f"cannot open a window: {str(err).strip().splitlines()[-1]}"
         self._opened = True
