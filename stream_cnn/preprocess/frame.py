@@ -126,9 +126,14 @@ class FramePreprocessor:
                 self.placement = (0, 0, self.width, self.height)
             _, _, place_w, place_h = self.placement
             self._interp = _interpolation(src_w, src_h, place_w, place_h)
-            self._resized_bgr = np.empty((place_h, place_w, 3), np.uint8)
-            shape = (place_h, place_w) if self.color == "gray" else (place_h, place_w, 3)
-            self._converted = np.empty(shape, np.uint8)
+            if self.color == "gray":
+                # Gray first, then resize: area averaging on one channel instead of three.
+                self._gray_region = np.empty((src_h, src_w), np.uint8)
+                self._converted = np.empty((place_h, place_w), np.uint8)
+            else:
+                # Resize first, then swap channels: the model input is far smaller than the frame.
+                self._resized_bgr = np.empty((place_h, place_w, 3), np.uint8)
+                self._converted = np.empty((place_h, place_w, 3), np.uint8)
             if self.resize == "letterbox":
                 # The bars never change: write the normalised fill once; frames only touch the placement.
                 for c in range(self.channels):
@@ -147,10 +152,12 @@ class FramePreprocessor:
         x, y, w, h = self.source_region
         px, py, pw, ph = self.placement
         view = frame_bgr[y:y + h, x:x + w]
-        # Resize before colour conversion: the model input is far smaller than the frame.
-        cv2.resize(view, (pw, ph), dst=self._resized_bgr, interpolation=self._interp)
-        code = cv2.COLOR_BGR2GRAY if self.color == "gray" else cv2.COLOR_BGR2RGB
-        cv2.cvtColor(self._resized_bgr, code, dst=self._converted)
+        if self.color == "gray":
+            cv2.cvtColor(view, cv2.COLOR_BGR2GRAY, dst=self._gray_region)
+            cv2.resize(self._gray_region, (pw, ph), dst=self._converted, interpolation=self._interp)
+        else:
+            cv2.resize(view, (pw, ph), dst=self._resized_bgr, interpolation=self._interp)
+            cv2.cvtColor(self._resized_bgr, cv2.COLOR_BGR2RGB, dst=self._converted)
         for c in range(self.channels):
             pixels = self._converted if self.color == "gray" else self._converted[:, :, c]
             self._normalise_into(c, pixels, self.input[c, py:py + ph, px:px + pw])
