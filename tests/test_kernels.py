@@ -388,3 +388,17 @@ def test_kernels_allocate_nothing():
     extra = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(extra) == 21
     assert {name: n for name, n in extra.items() if n != 0} == {}
+
+
+def test_vectorisable_exp_and_erf_are_accurate():
+    """exp32 / erf32 replace libm inside the kernels; they must be as good as float32 needs."""
+    import math
+
+    from stream_cnn.model.kernels.activations import erf32, exp32
+
+    for v in np.linspace(-87.0, 88.0, 701, dtype=np.float32):
+        exact = math.exp(float(v))
+        assert abs(float(exp32(v)) - exact) <= 1e-6 * exact
+    for v in np.linspace(-6.0, 6.0, 481, dtype=np.float32):
+        assert abs(float(erf32(v)) - math.erf(float(v))) < 3e-7
+    assert float(exp32(np.float32(-np.inf))) < 1e-37 and np.isfinite(exp32(np.float32(np.inf)))

@@ -31,7 +31,7 @@ from stream_cnn.model.kernels.activations import activate_into
 PARALLEL_MIN_MACS = 500_000_000
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def pad_into(x, xp, top, left):
     """Copy x (C, H, W) into xp[:, top:top+H, left:left+W]; the border of xp is left untouched."""
     channels, height, width = x.shape
@@ -43,7 +43,7 @@ def pad_into(x, xp, top, left):
                 dst[i] = src[i]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _fill_bias(out, b, oc):
     plane = out[oc]
     value = b[oc]
@@ -53,14 +53,14 @@ def _fill_bias(out, b, oc):
             row[ox] = value
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _finish_plane(out, oc, act, alpha):
     if act != 0:
         flat = out[oc].reshape(out.shape[1] * out.shape[2])
         activate_into(flat, flat, act, alpha)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _conv_general(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, oc_stop):
     """Any kernel size, stride, dilation and grouping: one kernel row (or one tap) per pass over an output row.
 
@@ -112,7 +112,7 @@ def _conv_general(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, o
         _finish_plane(out, oc, act, alpha)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _conv3x3_s2(xp, w, b, out, groups, act, alpha, oc_start, oc_stop):
     """3x3, stride 2, dilation 1, any grouping (incl. depthwise): nine taps unrolled, literal stride 2."""
     c_out, out_h, out_w = out.shape
@@ -140,7 +140,7 @@ def _conv3x3_s2(xp, w, b, out, groups, act, alpha, oc_start, oc_stop):
         _finish_plane(out, oc, act, alpha)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _conv3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop):
     """3x3, stride 1, dilation 1, any grouping: nine taps unrolled with literal column offsets."""
     c_out, out_h, out_w = out.shape
@@ -168,7 +168,7 @@ def _conv3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop):
         _finish_plane(out, oc, act, alpha)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _depthwise3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop):
     """3x3 stride 1 with one input channel per output (depthwise, any channel multiplier): write each value once."""
     c_out, out_h, out_w = out.shape
@@ -193,7 +193,7 @@ def _depthwise3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop):
         _finish_plane(out, oc, act, alpha)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _pointwise(xp, w, b, out, act, alpha, oc_start, oc_stop):
     """1x1 stride 1, groups 1, no padding: out (C_out, P) = W (C_out, C_in) @ x (C_in, P), P = H*W.
 
@@ -266,7 +266,7 @@ def _pointwise(xp, w, b, out, act, alpha, oc_start, oc_stop):
             oc += 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _conv_range(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, oc_stop):
     """Pick the fastest path that fits the layer, for output channels [oc_start, oc_stop)."""
     kh, kw = w.shape[2], w.shape[3]
@@ -284,7 +284,7 @@ def _conv_range(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, oc_
         _conv_general(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, oc_stop)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def conv2d(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha):
     """out = f(conv(xp, w) + b) on one thread. xp is already padded; out is (C_out, Ho, Wo); zeros for b if no bias.
 
@@ -293,7 +293,7 @@ def conv2d(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha):
     _conv_range(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha, 0, out.shape[0])
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def conv2d_parallel(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha):
     """conv2d with output channels split across Numba's threads; same arguments, same result.
 

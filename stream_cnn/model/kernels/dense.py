@@ -6,7 +6,7 @@ from stream_cnn.model.kernels.activations import activate_into
 
 
 # reassoc lets LLVM split each dot product into SIMD partial sums; without it a float reduction stays scalar.
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _dot_rows(x, w, b, out):
     n_out, n_in = w.shape
     for o in range(n_out):
@@ -17,7 +17,7 @@ def _dot_rows(x, w, b, out):
         out[o] = acc + b[o]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def dense(x, w, b, out, act, alpha):
     """x (N_in,), w (N_out, N_in), b (N_out,) -> out (N_out,), activation fused."""
     _dot_rows(x, w, b, out)

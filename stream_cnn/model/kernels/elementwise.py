@@ -4,7 +4,7 @@ from numba import njit
 from stream_cnn.model.kernels.activations import activate_into
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def add(a, b, out, act, alpha):
     """out = f(a + b) element-wise; a, b, out C-contiguous of the same shape (any rank). out may alias a or b."""
     flat_a = a.reshape(a.size)
@@ -16,7 +16,7 @@ def add(a, b, out, act, alpha):
         activate_into(flat_out, flat_out, act, alpha)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def concat_into(x, out, channel_offset):
     """Copy x (C, H, W) into out[channel_offset : channel_offset + C] (out is (C_total, H, W)).
 

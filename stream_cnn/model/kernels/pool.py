@@ -5,7 +5,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _extreme_pool(xp, out, kh, kw, sh, sw, sign):
     """Max pool of sign * xp, times sign: sign = 1 is max pool, sign = -1 is min pool (min x = -max(-x)).
 
@@ -63,19 +63,19 @@ def _extreme_pool(xp, out, kh, kw, sh, sw, sign):
                     o[ox] = -o[ox]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def max_pool(xp, out, kh, kw, sh, sw):
     """out[c, oy, ox] = max of the kh x kw window at (oy*sh, ox*sw) of xp (already padded with -inf)."""
     _extreme_pool(xp, out, kh, kw, sh, sw, np.float32(1.0))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def min_pool(xp, out, kh, kw, sh, sw):
     """out[c, oy, ox] = min of the kh x kw window at (oy*sh, ox*sw) of xp (already padded with +inf)."""
     _extreme_pool(xp, out, kh, kw, sh, sw, np.float32(-1.0))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _avg_pool_full_windows(x, out, kh, kw, sh, sw):
     """Average pool where every window lies inside x (no padding): row passes, then one multiply by 1/(kh*kw)."""
     channels, out_h, out_w = out.shape
@@ -106,7 +106,7 @@ def _avg_pool_full_windows(x, out, kh, kw, sh, sw):
                 o[ox] *= inv_count
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def avg_pool(x, out, kh, kw, sh, sw, pad_top, pad_left):
     """Average over the part of each window that lies inside x (ONNX AveragePool count_include_pad=0).
 
@@ -136,7 +136,7 @@ def avg_pool(x, out, kh, kw, sh, sw, pad_top, pad_left):
                 out[c, oy, ox] = total / np.float32(count) if count > 0 else np.float32(0.0)
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def global_avg_pool(x, out):
     """x (C, H, W) -> out (C,): mean over each channel."""
     channels = x.shape[0]
@@ -150,7 +150,7 @@ def global_avg_pool(x, out):
         out[c] = total / np.float32(plane)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def global_max_pool(x, out):
     """x (C, H, W) -> out (C,): max over each channel."""
     channels = x.shape[0]
@@ -165,17 +165,17 @@ def global_max_pool(x, out):
         out[c] = best
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _bin_start(i, size, bins):
     return (i * size) // bins
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _bin_stop(i, size, bins):
     return ((i + 1) * size + bins - 1) // bins
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def adaptive_avg_pool(x, out):
     """Bin i of an axis covers [floor(i*H/Ho), ceil((i+1)*H/Ho)) (PyTorch AdaptiveAvgPool2d)."""
     channels, height, width = x.shape
@@ -194,7 +194,7 @@ def adaptive_avg_pool(x, out):
                 out[c, oy, ox] = total / np.float32((y1 - y0) * (x1 - x0))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _max_over_bins(x, out, row_edges, col_edges):
     channels = x.shape[0]
     out_h, out_w = out.shape[1], out.shape[2]
@@ -213,7 +213,7 @@ def _max_over_bins(x, out, row_edges, col_edges):
                 out[c, oy, ox] = best
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def adaptive_max_pool(x, out):
     """Max over the adaptive bins (same bin edges as adaptive_avg_pool)."""
     height, width = x.shape[1], x.shape[2]
@@ -235,7 +235,7 @@ def adaptive_max_pool(x, out):
                 out[c, oy, ox] = best
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def fractional_max_pool(x, out, row_edges, col_edges):
     """Max over bins [edges[i], edges[i+1]) on each axis; edges (int64, length out+1) from fractional_edges."""
     _max_over_bins(x, out, row_edges, col_edges)
