@@ -190,7 +190,9 @@ def test_output_path_that_is_a_directory(tmp_path, tiny_model, avi_clip):
     assert result.exit_code == 6 and "is a directory" in result.output
 
 
-def test_ctrl_c_finalises_outputs_and_prints_the_summary(tmp_path, tiny_model):
+@pytest.mark.parametrize("signal_number, exit_code, said", [(signal.SIGINT, 130, "Ctrl-C"),
+                                                             (signal.SIGTERM, 143, "SIGTERM")])
+def test_ctrl_c_finalises_outputs_and_prints_the_summary(tmp_path, tiny_model, signal_number, exit_code, said):
     # A 20 s clip replayed as a camera at 30 fps: long enough to interrupt it in the middle.
     clip = make_clip(tmp_path / "long.mp4", count=600)
     jsonl = tmp_path / "p.jsonl"
@@ -204,14 +206,14 @@ def test_ctrl_c_finalises_outputs_and_prints_the_summary(tmp_path, tiny_model):
             if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 10:
                 break
             time.sleep(0.1)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal_number)
         stdout, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 130, stderr
-    assert "Ctrl-C" in one_error_line(stderr) and "outputs finalised" in stderr
-    assert "ended by Ctrl-C" in stdout and "inference latency ms" in stdout
+    assert process.returncode == exit_code, stderr
+    assert said in one_error_line(stderr) and "outputs finalised" in stderr
+    assert f"ended by {said}" in stdout and "inference latency ms" in stdout
     records = read_jsonl(jsonl)
     assert 10 <= len(records) < 600
     # The .mp4 index is written on release: only a finalised file plays back, with every frame processed.

@@ -113,3 +113,13 @@ def test_smoother_is_a_moving_average_over_the_window():
     np.testing.assert_allclose(outputs[3], [0.0, 1.0], atol=1e-7)      # the first vector left the window
     smoother.reset()
     np.testing.assert_allclose(smoother.update(np.array([0.25, 0.75])), [0.25, 0.75])
+
+
+def test_low_confidence_shows_bars_but_no_label():
+    confident, unsure = gray_frame(), gray_frame()
+    overlay = Overlay(LABELS)
+    overlay.draw(confident, probs_with(4, 0.4), None)
+    overlay.draw(unsure, probs_with(4, 0.4), None, confident=False)
+    assert top_bar_length(confident) == top_bar_length(unsure) > 0
+    head = (slice(0, 50), slice(0, 200))
+    assert not np.array_equal(confident[head], unsure[head])      # the head line differs: no "4  40%"

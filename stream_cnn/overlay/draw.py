@@ -63,14 +63,15 @@ class Overlay:
         self.show_features = not self.show_features
 
     def draw(self, frame: np.ndarray, probs: np.ndarray | None, region=None, *, stats: OverlayStats | None = None,
-             no_prediction: str = "no digit", feature_maps=None) -> np.ndarray:
-        """Annotate ``frame`` in place. ``probs`` None means no prediction for this frame (e.g. no digit found)."""
+             no_prediction: str = "no digit", feature_maps=None, confident: bool = True) -> np.ndarray:
+        """Annotate ``frame`` in place. ``probs`` None means no prediction for this frame (e.g. no digit found);
+        ``confident`` False (top probability under the model's min_confidence) shows the bars but no label."""
         # Below ~0.65 the Hershey glyphs at thickness 1 run into each other, so small frames get relatively
         # larger text.
         s = max(0.65, frame.shape[0] / REFERENCE_HEIGHT)
         if region is not None:
             self._draw_region(frame, region, s, found=probs is not None)
-        self._draw_predictions(frame, probs, s, no_prediction)
+        self._draw_predictions(frame, probs, s, no_prediction, confident)
         if stats is not None:
             self._draw_stats(frame, stats, s)
         if self.show_features and feature_maps:
@@ -84,7 +85,7 @@ class Overlay:
         if (x, y, w, h) != (0, 0, frame.shape[1], frame.shape[0]):
             cv2.rectangle(frame, (x, y), (x + w - 1, y + h - 1), color, max(1, round(2 * s)), cv2.LINE_AA)
 
-    def _draw_predictions(self, frame, probs, s, no_prediction):
+    def _draw_predictions(self, frame, probs, s, no_prediction, confident=True):
         pad = round(8 * s)
         row_h = round(24 * s)
         head_h = round(44 * s)
@@ -97,8 +98,11 @@ class Overlay:
             return
         order = np.argsort(probs)[::-1][: self.topk]
         best = int(order[0])
-        head = f"{self.labels[best]}  {100.0 * float(probs[best]):.0f}%"
-        _text(frame, head, (pad, pad + round(34 * s)), 1.2 * s, TEXT_COLOR, max(1, round(2 * s)))
+        if confident:
+            head = f"{self.labels[best]}  {100.0 * float(probs[best]):.0f}%"
+            _text(frame, head, (pad, pad + round(34 * s)), 1.2 * s, TEXT_COLOR, max(1, round(2 * s)))
+        else:
+            _text(frame, "unsure", (pad, pad + round(32 * s)), 1.0 * s, NO_PREDICTION_COLOR, max(1, round(2 * s)))
         label_w = round(70 * s)
         bar_x0 = pad + label_w
         bar_x1 = panel_w - pad - round(48 * s)

@@ -252,8 +252,9 @@ class Pipeline:
                 stats.dropped = self.source.dropped
                 stats.repeated = self.source.repeated
                 feature_maps = self.model.feature_maps() if self.overlay.show_features else None
+                confident = probs is None or float(probs.max()) >= self.min_confidence
                 annotated = self.overlay.draw(frame.image, probs, region, stats=stats, no_prediction=NO_PREDICTION,
-                                              feature_maps=feature_maps)
+                                              feature_maps=feature_maps, confident=confident)
                 if self.video is not None:
                     self.video.write(annotated)
                 if self.window is not None:
