@@ -130,3 +130,26 @@ def test_missing_onnx_package_is_a_clear_message(monkeypatch, tmp_path):
     assert result.exit_code == UsageError.exit_code
     assert "needs the 'onnx' package" in result.stderr and "Traceback" not in result.output
     assert not (tmp_path / "m.onnx").exists()
+
+
+# Random graphs from the model-graph tests' strategy, exported: ONNX Runtime is the oracle here.
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from test_model_graph import random_graph  # noqa: E402  (tests/ is on sys.path: pytest's rootdir-less import)
+
+from stream_cnn.errors import ModelFileError  # noqa: E402
+from stream_cnn.model import Model, ModelConfig, init_weights  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=random_graph(), seed=st.integers(0, 2**16))
+def test_random_graphs_agree_with_onnxruntime(data, seed):
+    try:
+        config = ModelConfig.from_dict(data)
+        model = Model(config, init_weights(config, seed, calibrate=False))
+    except ModelFileError:
+        assume(False)
+        return
+    x = np.random.default_rng(seed).normal(size=config.input_shape).astype(np.float32)
+    theirs = session(to_onnx(model)).run(None, {"input": x[None]})[0][0]
+    assert close(model.forward(x), theirs)
