@@ -37,7 +37,8 @@ def _si(value) -> str:
 def inspect_command(model_name, as_json):
     """Show MODEL's layers: name, type, output shape, parameters and FLOPs, with totals.
 
-    MODEL is a bundled model name (e.g. digits) or a path to a .toml config. FLOPs count a multiply-add as two.
+    MODEL is a bundled model name (e.g. digits) or a path to a .toml config. FLOPs count a multiply-add as two;
+    params include the frozen weights of filter banks.
     "runs as" tells how the layer executes after loading: its own kernel, folded (batch norm into the conv or
     dense before it), fused (activation into the layer before it), in place, or a view (no work).
     """

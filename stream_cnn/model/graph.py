@@ -138,9 +138,11 @@ class Model:
         self.fuse = fuse
         self.layers, expected, owners = _build_layers(config)
         self._by_name = {layer.name: layer for layer in self.layers}
-        if weights is None and expected:
-            if config.weights_path is not None:
+        if weights is None:
+            if config.weights_path is not None:   # read even if no layer needs weights: extra arrays are errors
                 weights = read_weights(config.weights_path, config.source)
+            elif not expected:
+                weights = {}
             elif init_seed is not None:
                 weights = init_weights(config, init_seed)
             else:
@@ -253,6 +255,8 @@ class Model:
     def forward(self, x=None):
         """Run on model.input (after copying x into it, if given); returns the model-owned output buffer."""
         if x is not None:
+            if x.shape != self.input.shape:
+                raise ValueError(f"model {self.config.name!r} takes input of shape {self.input.shape}, got {x.shape}")
             np.copyto(self.input, x)
         for kernel, args in self._steps:
             kernel(*args)
