@@ -218,3 +218,16 @@ def test_real_subprocess_reports_one_line(tmp_path):
     assert lines[0] == (f"stream-cnn: {bad}: layer 'c1' (conv2d): 'kernel' must be an integer >= 1 or [h, w], "
                         "got 0")
     assert "Traceback" not in done.stderr
+
+
+def test_saved_toml_round_trips_awkward_values(tmp_path):
+    toml = GOOD_TOML.replace('name = "tiny"', 'name = "tiny"\ndescription = "quotes \\" back\\\\slash\\ttab é ✓"')
+    toml = toml.replace('labels = ["no", "yes"]', 'labels = ["nö \\"no\\"", "y\\u0001s"]\nmin_confidence = 0.25')
+    toml = toml.replace("units = 2", "units = 2\n\n[train]\nlearning_rate = 1e-05\nepochs = 3\nnotes = [\"a\", \"b\"]")
+    model = load_model(write_model(tmp_path, toml))
+    saved = model.save(tmp_path / "out" / "copy.toml")
+    again = load_model(saved)
+    for key in ("description", "labels", "min_confidence", "extra", "scale", "mean", "std"):
+        assert getattr(again.config, key) == getattr(model.config, key), key
+    assert again.config.extra == {"train": {"learning_rate": 1e-05, "epochs": 3, "notes": ["a", "b"]}}
+    assert again.config.labels == ['nö "no"', "y\x01s"]
