@@ -105,6 +105,7 @@ def test_conv2d_matches_reference(p):
     (1, 1, 1, 1, 1, 1, (0, 0, 0, 0)),      # 1x1 input, single channel
     (3, 5, 1, 3, 1, 1, (1, 1, 1, 1)),      # 1x1 input with a 3x3 kernel: only the centre tap sees data
     (6, 4, 7, 3, 1, 2, (1, 1, 1, 1)),      # grouped 3x3
+    (6, 9, 6, 3, 1, 3, (1, 0, 0, 1)),      # grouped 3x3, odd channels per group: pairs must not straddle groups
     (6, 12, 7, 3, 1, 6, (0, 2, 1, 1)),     # depthwise 3x3, channel multiplier 2, asymmetric padding
     (16, 32, 20, 3, 1, 1, (1, 1, 1, 1)),   # 3x3, enough channels for every parallel chunk
     (5, 10, 9, 3, 2, 1, (1, 1, 1, 1)),     # 3x3 stride 2
