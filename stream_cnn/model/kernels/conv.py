@@ -244,6 +244,31 @@ def _depthwise3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _depthwise3x3_s2(xp, w, b, out, groups, act, alpha, oc_start, oc_stop):
+    """Depthwise 3x3 stride 2 (MobileNet's downsampling): each output written once, literal stride 2."""
+    c_out, out_h, out_w = out.shape
+    cout_per_group = c_out // groups
+    for oc in range(oc_start, oc_stop):
+        ic = oc // cout_per_group
+        k = w[oc, 0]
+        w00, w01, w02 = k[0, 0], k[0, 1], k[0, 2]
+        w10, w11, w12 = k[1, 0], k[1, 1], k[1, 2]
+        w20, w21, w22 = k[2, 0], k[2, 1], k[2, 2]
+        bias = b[oc]
+        plane = xp[ic]
+        for oy in range(out_h):
+            r0 = plane[2 * oy]
+            r1 = plane[2 * oy + 1]
+            r2 = plane[2 * oy + 2]
+            out_row = out[oc, oy]
+            for ox in range(out_w):
+                out_row[ox] = (bias + w00 * r0[2 * ox] + w01 * r0[2 * ox + 1] + w02 * r0[2 * ox + 2]
+                               + w10 * r1[2 * ox] + w11 * r1[2 * ox + 1] + w12 * r1[2 * ox + 2]
+                               + w20 * r2[2 * ox] + w21 * r2[2 * ox + 1] + w22 * r2[2 * ox + 2])
+        _finish_plane(out, oc, act, alpha)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _pointwise(xp, w, b, out, act, alpha, oc_start, oc_stop):
     """1x1 stride 1, groups 1, no padding: out (C_out, P) = W (C_out, C_in) @ x (C_in, P), P = H*W.
 
@@ -328,6 +353,8 @@ def _conv_range(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, oc_
         _depthwise3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop)
     elif unit and kh == 3 and kw == 3:
         _conv3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop)
+    elif sh == 2 and sw == 2 and dh == 1 and dw == 1 and kh == 3 and kw == 3 and cin_per_group == 1:
+        _depthwise3x3_s2(xp, w, b, out, groups, act, alpha, oc_start, oc_stop)
     elif sh == 2 and sw == 2 and dh == 1 and dw == 1 and kh == 3 and kw == 3:
         _conv3x3_s2(xp, w, b, out, groups, act, alpha, oc_start, oc_stop)
     else:
