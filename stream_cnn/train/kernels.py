@@ -184,6 +184,91 @@ def conv2d_backward_params_wide(xp, grad_wide, grad_w, grad_b, padded_width, len
                     grad_w[co, ci, kh, kw] = acc
 
 
+# 3x3 stride-1 kernels in the same wide layout, with the nine taps unrolled: one pass over p per (channel pair)
+# reads the nine shifted inputs and updates the output once, instead of nine passes that each load and store
+# the whole output row. The backward-input pass is written as a gather (a "full" correlation with the flipped
+# kernel) over an output gradient that has a zero margin in front, so it too is a single pass per channel pair.
+@njit(cache=True, nogil=True, parallel=True, fastmath=True)
+def conv3x3_forward_wide(xp, w, b, out_wide, padded_width, length):
+    n_batch, c_in = xp.shape[0], xp.shape[1]
+    c_out = w.shape[0]
+    r1, r2 = padded_width, 2 * padded_width
+    for n in prange(n_batch):
+        for co in range(c_out):
+            bias = b[co]
+            for p in range(length):
+                out_wide[n, co, p] = bias
+            for ci in range(c_in):
+                w00, w01, w02 = w[co, ci, 0, 0], w[co, ci, 0, 1], w[co, ci, 0, 2]
+                w10, w11, w12 = w[co, ci, 1, 0], w[co, ci, 1, 1], w[co, ci, 1, 2]
+                w20, w21, w22 = w[co, ci, 2, 0], w[co, ci, 2, 1], w[co, ci, 2, 2]
+                for p in range(length):
+                    out_wide[n, co, p] += (w00 * xp[n, ci, p] + w01 * xp[n, ci, p + 1] + w02 * xp[n, ci, p + 2]
+                                           + w10 * xp[n, ci, p + r1] + w11 * xp[n, ci, p + r1 + 1]
+                                           + w12 * xp[n, ci, p + r1 + 2] + w20 * xp[n, ci, p + r2]
+                                           + w21 * xp[n, ci, p + r2 + 1] + w22 * xp[n, ci, p + r2 + 2])
+
+
+@njit(cache=True, nogil=True, parallel=True, fastmath=True)
+def conv3x3_backward_input_wide(grad_ext, w, grad_xp, padded_width):
+    """grad_ext (N, Co, M + Hp * Wp): the wide output gradient at offset M = 2 * Wp + 2, zero elsewhere
+    (including the scratch columns); grad_xp (N, Ci, Hp * Wp) is overwritten."""
+    n_batch, c_in, size = grad_xp.shape
+    c_out = w.shape[0]
+    r1, r2 = padded_width, 2 * padded_width
+    margin = r2 + 2
+    for n in prange(n_batch):
+        for ci in range(c_in):
+            for q in range(size):
+                grad_xp[n, ci, q] = 0
+            for co in range(c_out):
+                w00, w01, w02 = w[co, ci, 0, 0], w[co, ci, 0, 1], w[co, ci, 0, 2]
+                w10, w11, w12 = w[co, ci, 1, 0], w[co, ci, 1, 1], w[co, ci, 1, 2]
+                w20, w21, w22 = w[co, ci, 2, 0], w[co, ci, 2, 1], w[co, ci, 2, 2]
+                for q in range(size):
+                    base = q + margin  # grad_ext[base - (kh * Wp + kw)] is the output that tap (kh, kw) fed from q
+                    grad_xp[n, ci, q] += (w00 * grad_ext[n, co, base] + w01 * grad_ext[n, co, base - 1]
+                                          + w02 * grad_ext[n, co, base - 2] + w10 * grad_ext[n, co, base - r1]
+                                          + w11 * grad_ext[n, co, base - r1 - 1] + w12 * grad_ext[n, co, base - r1 - 2]
+                                          + w20 * grad_ext[n, co, base - r2] + w21 * grad_ext[n, co, base - r2 - 1]
+                                          + w22 * grad_ext[n, co, base - r2 - 2])
+
+
+@njit(cache=True, nogil=True, parallel=True, fastmath=True)
+def conv3x3_backward_params_wide(xp, grad_wide, grad_w, grad_b, padded_width, length):
+    """Nine dot products per (co, ci) accumulated in one pass over p; grad_wide is zero in the scratch columns."""
+    n_batch, c_in = xp.shape[0], xp.shape[1]
+    c_out = grad_w.shape[0]
+    r1, r2 = padded_width, 2 * padded_width
+    for co in prange(c_out):
+        grad_b[co] = 0
+        acc_b = grad_b[co]
+        for n in range(n_batch):
+            for p in range(length):
+                acc_b += grad_wide[n, co, p]
+        grad_b[co] = acc_b
+        for ci in range(c_in):
+            for kh in range(3):
+                for kw in range(3):
+                    grad_w[co, ci, kh, kw] = 0
+            a00 = a01 = a02 = a10 = a11 = a12 = a20 = a21 = a22 = grad_w[co, ci, 0, 0]
+            for n in range(n_batch):
+                for p in range(length):
+                    g = grad_wide[n, co, p]
+                    a00 += g * xp[n, ci, p]
+                    a01 += g * xp[n, ci, p + 1]
+                    a02 += g * xp[n, ci, p + 2]
+                    a10 += g * xp[n, ci, p + r1]
+                    a11 += g * xp[n, ci, p + r1 + 1]
+                    a12 += g * xp[n, ci, p + r1 + 2]
+                    a20 += g * xp[n, ci, p + r2]
+                    a21 += g * xp[n, ci, p + r2 + 1]
+                    a22 += g * xp[n, ci, p + r2 + 2]
+            grad_w[co, ci, 0, 0], grad_w[co, ci, 0, 1], grad_w[co, ci, 0, 2] = a00, a01, a02
+            grad_w[co, ci, 1, 0], grad_w[co, ci, 1, 1], grad_w[co, ci, 1, 2] = a10, a11, a12
+            grad_w[co, ci, 2, 0], grad_w[co, ci, 2, 1], grad_w[co, ci, 2, 2] = a20, a21, a22
+
+
 # -------------------------------------------------------------------------------------------------- pooling
 @njit(cache=True, nogil=True, parallel=True)
 def max_pool_forward(x, out, argmax, k_h, k_w, stride_h, stride_w, pad_top, pad_left):

@@ -146,7 +146,8 @@ class Conv2d(Layer, _FusedActivation):
         self._padded = xp.reshape(n_batch, c_in, hp * wp)
         self._wide_length = (h_out - 1) * wp + w_out
         out_wide = np.empty((n_batch, self.filters, h_out * wp), x.dtype)
-        K.conv2d_forward_wide(self._padded, self.params["weight"], self.params["bias"], out_wide, wp, self._wide_length)
+        forward = K.conv3x3_forward_wide if self.kernel == (3, 3) else K.conv2d_forward_wide
+        forward(self._padded, self.params["weight"], self.params["bias"], out_wide, wp, self._wide_length)
         return np.ascontiguousarray(out_wide.reshape(n_batch, self.filters, h_out, wp)[:, :, :, :w_out])
 
     def backward(self, grad):
@@ -172,10 +173,19 @@ class Conv2d(Layer, _FusedActivation):
         grad_wide = np.zeros((n_batch, self.filters, h_out, wp), grad_z.dtype)
         grad_wide[:, :, :, :w_out] = grad_z  # zeros in the scratch columns keep them out of every sum
         grad_wide = grad_wide.reshape(n_batch, self.filters, h_out * wp)
-        K.conv2d_backward_params_wide(self._padded, grad_wide, self.grads["weight"], self.grads["bias"],
-                                      wp, self._wide_length)
         grad_xp = np.empty_like(self._padded)
-        K.conv2d_backward_input_wide(grad_wide, self.params["weight"], grad_xp, wp, self._wide_length)
+        if self.kernel == (3, 3):
+            K.conv3x3_backward_params_wide(self._padded, grad_wide, self.grads["weight"], self.grads["bias"],
+                                           wp, self._wide_length)
+            # the gather form reads up to 2 * Wp + 2 cells before each input cell: give it a zero margin
+            margin = 2 * wp + 2
+            grad_ext = np.zeros((n_batch, self.filters, margin + hpwp), grad_z.dtype)
+            grad_ext[:, :, margin:margin + self._wide_length] = grad_wide[:, :, :self._wide_length]
+            K.conv3x3_backward_input_wide(grad_ext, self.params["weight"], grad_xp, wp)
+        else:
+            K.conv2d_backward_params_wide(self._padded, grad_wide, self.grads["weight"], self.grads["bias"],
+                                          wp, self._wide_length)
+            K.conv2d_backward_input_wide(grad_wide, self.params["weight"], grad_xp, wp, self._wide_length)
         h, w = hp - top - bottom, wp - left - right
         return np.ascontiguousarray(grad_xp.reshape(n_batch, c_in, hp, wp)[:, :, top:top + h, left:left + w])
 
