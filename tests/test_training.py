@@ -3,6 +3,7 @@ its outputs, and nothing is MNIST-specific (Fashion-MNIST trains too)."""
 import tomllib
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -136,6 +137,16 @@ def test_same_seed_same_weights_different_seed_different_weights(small_config, m
     for key in first:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
     assert any(not np.array_equal(first[key], other[key]) for key in first)
+    # the kernels sum in a fixed order whatever the thread count, so NUMBA_NUM_THREADS does not change weights
+    if numba.config.NUMBA_NUM_THREADS > 1:
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            single = run(7)
+        finally:
+            numba.set_num_threads(threads)
+        for key in first:
+            np.testing.assert_array_equal(first[key], single[key], err_msg=key)
 
 
 @needs_mnist

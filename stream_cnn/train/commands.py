@@ -7,7 +7,7 @@ import time
 
 import click
 
-from stream_cnn.errors import UsageError
+from stream_cnn.errors import StreamCnnError, UsageError
 
 
 def _progress(length: int, label: str = ""):
@@ -65,8 +65,11 @@ def train_command(config, data_dir, epochs, out, seed, batch_size, lr, optimizer
     click.echo(f"training {config} on {n_train} images of {data_dir} (validation: {n_val}), "
                f"{network.flops() / 1e6:.2f} MFLOP per image, {options.optimizer}, lr {lr}, seed {seed}", err=True)
     started = time.perf_counter()
-    result = train_network(model_config, data.images, data.labels, options, progress=_progress,
-                           log=lambda line: click.echo(line))
+    try:
+        result = train_network(model_config, data.images, data.labels, options, progress=_progress,
+                               log=lambda line: click.echo(line))
+    except KeyboardInterrupt:
+        raise StreamCnnError(f"training interrupted; nothing was written to {weights_path}", exit_code=130) from None
     save_weights(result.network, model_config, weights_path, toml_path)
     click.echo(f"wrote {weights_path} and {toml_path} ({time.perf_counter() - started:.0f} s)")
 
