@@ -44,8 +44,9 @@ def demo_clip_path() -> str:
     return path
 
 
-def run_stream(request: StreamRequest) -> Summary:
-    """Validate, open everything (outputs checked before any frame is processed), run, return the summary."""
+def run_stream(request: StreamRequest, echo=None) -> Summary:
+    """Validate, open everything (outputs checked before any frame is processed), run, return the summary.
+    ``echo`` replaces click.echo for the summary and notes (e.g. to keep a benchmark quiet)."""
     from stream_cnn.model import load_model
     from stream_cnn.sinks import JsonlSink, Recorder, VideoFileSink, check_writable_file
     from stream_cnn.sources import open_camera, open_file
@@ -71,7 +72,8 @@ def run_stream(request: StreamRequest) -> Summary:
             topk=request.topk, smooth=request.smooth, features=request.features, display=not request.no_display,
             max_frames=request.max_frames, stride=request.stride, progress=request.progress, roi=roi,
             title=f"stream-cnn: {os.path.basename(str(source.name))}")
-        pipeline = Pipeline(source, model, options, video=video, jsonl=jsonl, recorder=recorder)
+        extra = {"echo": echo} if echo is not None else {}
+        pipeline = Pipeline(source, model, options, video=video, jsonl=jsonl, recorder=recorder, **extra)
     except BaseException:
         source.close()
         if jsonl is not None:
