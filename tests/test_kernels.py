@@ -113,6 +113,8 @@ def test_conv2d_matches_reference(p):
     (64, 72, 12, 1, 1, 1, (0, 0, 0, 0)),   # pointwise, 72 channels = 8 chunks of 9 rounded up to 12
     (3, 10, 12, 5, 1, 1, (2, 2, 2, 2)),    # 5-wide kernel rows unrolled
     (4, 6, 8, 4, 2, 2, (1, 2, 2, 1)),      # general path, stride 2, even kernel
+    (9, 13, 9, 1, 2, 1, (0, 0, 0, 0)),     # strided pointwise (Xception shortcut), remainders in channel blocks
+    (4, 8, 5, 1, 3, 1, (0, 1, 1, 0)),      # padded pointwise, stride 3
 ])
 @pytest.mark.parametrize("act", [0, 1, 6])
 @pytest.mark.parametrize("kernel", [K.conv2d, K.conv2d_parallel])
