@@ -109,6 +109,7 @@ def test_conv2d_matches_reference(p):
     (6, 12, 7, 3, 1, 6, (0, 2, 1, 1)),     # depthwise 3x3, channel multiplier 2, asymmetric padding
     (16, 32, 20, 3, 1, 1, (1, 1, 1, 1)),   # 3x3, enough channels for every parallel chunk
     (5, 10, 9, 3, 2, 1, (1, 1, 1, 1)),     # 3x3 stride 2
+    (6, 9, 8, 3, 2, 3, (0, 1, 1, 0)),      # grouped 3x3 stride 2, odd channels per group
     (8, 8, 10, 3, 2, 8, (0, 1, 0, 1)),     # depthwise 3x3 stride 2 (MobileNetV2's downsampling)
     (64, 72, 12, 1, 1, 1, (0, 0, 0, 0)),   # pointwise, 72 channels = 8 chunks of 9 rounded up to 12
     (3, 10, 12, 5, 1, 1, (2, 2, 2, 2)),    # 5-wide kernel rows unrolled
