@@ -1,0 +1,61 @@
+"""Steady-state allocation per forward pass (and per frame: preprocess + forward), measured with tracemalloc.
+
+tracemalloc sees every allocation made through Python's allocators, which is where NumPy puts array data and
+where any Python object made per call (a tuple, a float, a temporary array) would land. After a warm-up the model
+runs N times inside the trace; the net growth divided by N is what each pass leaves behind, and the peak above the
+starting point bounds what any single pass holds at once, even if it frees it again. Zero is the target for both
+(a few hundred bytes of interpreter bookkeeping — frame objects, small-int caches — can show up as peak noise).
+"""
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+
+WARMUP = 10
+
+
+def _traced(call, count: int) -> dict:
+    for _ in range(WARMUP):
+        call()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        for _ in range(count):
+            call()
+        after, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return {"passes": count, "net_bytes": after - before, "net_bytes_per_pass": (after - before) / count,
+            "peak_bytes_above_start": peak - before}
+
+
+def forward_allocation(model, count: int) -> dict:
+    """Bytes left behind per `model.forward()` on the model's own input buffer."""
+    model.input[...] = np.random.default_rng(0).random(model.input.shape, dtype=np.float32)
+    return _traced(model.forward, count)
+
+
+def frame_allocation(model, frame: np.ndarray, count: int) -> dict:
+    """Bytes per frame of the per-frame model path: FramePreprocessor(frame) then model.forward()."""
+    from stream_cnn.preprocess import FramePreprocessor
+
+    preprocess = FramePreprocessor(model.config, model.input)
+
+    def one_frame():
+        if preprocess(frame) is not None or not preprocess.digit_mode:
+            model.forward()
+    result = _traced(one_frame, count)
+    result["digit_found"] = preprocess(frame) is not None if preprocess.digit_mode else None
+    return result
+
+
+def bench_allocation(bench_models, count: int, frame: np.ndarray | None) -> dict:
+    rows = []
+    for bench_model in bench_models:
+        row = {"model": bench_model.key, "forward": forward_allocation(bench_model.model, count)}
+        if frame is not None:
+            row["frame"] = frame_allocation(bench_model.model, frame, max(10, count // 4))
+        rows.append(row)
+    return {"method": "tracemalloc net growth over N passes after warm-up; peak above the start", "models": rows}

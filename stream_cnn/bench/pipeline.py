@@ -1,0 +1,156 @@
+"""Frames per second of `stream-cnn video` against what the decoder (and encoder) alone can do on the same clip.
+
+The clip is generated: 640x480 at 30 fps, a sheet of paper with a digit drifting across a textured desk, with
+per-frame sensor noise, encoded with mp4v (the codec the video sink uses first). Each repetition runs, back to back:
+
+* decode-only: a plain ``cv2.VideoCapture.read()`` loop over the clip;
+* video: the real runner (``stream_cnn.pipeline.Pipeline`` over ``sources.open_file``, no window), every frame;
+* encode-only: decode + ``cv2.VideoWriter.write`` of every frame, no model;
+* video --output: the runner writing the annotated video through ``sinks.VideoFileSink``.
+
+The runner's time for --output excludes the playability check the sink does after closing (it decodes the file
+once more); that check is timed on its own and reported beside it.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+
+import cv2
+import numpy as np
+
+CLIP_SIZE = (640, 480)
+CLIP_FPS = 30.0
+
+
+def make_clip(path: str, frames: int, size=CLIP_SIZE, fps=CLIP_FPS, digit: str = "3") -> str:
+    """Write the benchmark clip; returns its path."""
+    width, height = size
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise RuntimeError(f"cannot write the benchmark clip {path} with mp4v")
+    rng = np.random.default_rng(5)
+    # A desk: a dim gradient with fixed grain, so the frames are not trivially compressible.
+    ramp = np.linspace(60, 110, width, dtype=np.float32)[None, :] + np.linspace(0, 30, height, dtype=np.float32)[:, None]
+    desk = np.clip(ramp + rng.normal(0, 6, (height, width)), 0, 255).astype(np.uint8)
+    desk = cv2.merge([desk, (desk * 0.9).astype(np.uint8), (desk * 0.8).astype(np.uint8)])
+    # Sensor noise changes every frame in a real camera clip, and it is what makes decoding cost what it does: a
+    # noiseless clip decodes several times faster than any camera recording. Eight noise fields, cycled.
+    noise = [rng.integers(-5, 6, (height, width, 1), dtype=np.int16) for _ in range(8)]
+    sheet_w, sheet_h = 240, 300
+    for index in range(frames):
+        frame = desk.copy()
+        phase = 2 * np.pi * index / max(frames, 1)
+        x = int(width / 2 - sheet_w / 2 + 120 * np.sin(phase))
+        y = int(height / 2 - sheet_h / 2 + 50 * np.sin(2 * phase))
+        cv2.rectangle(frame, (x, y), (x + sheet_w, y + sheet_h), (235, 238, 240), thickness=-1)
+        cv2.putText(frame, digit, (x + 65, y + 215), cv2.FONT_HERSHEY_SIMPLEX, 6.0, (40, 40, 45), thickness=18,
+                    lineType=cv2.LINE_AA)
+        frame = np.clip(frame + noise[index % len(noise)], 0, 255).astype(np.uint8)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def sample_frame(index: int = 10) -> np.ndarray:
+    """One frame of the benchmark clip (BGR, 640x480), for per-frame measurements without a file."""
+    with tempfile.TemporaryDirectory(prefix="stream-cnn-bench-frame-") as workdir:
+        clip = make_clip(os.path.join(workdir, "frame.mp4"), index + 1)
+        capture = cv2.VideoCapture(clip)
+        frame = None
+        for _ in range(index + 1):
+            ok, image = capture.read()
+            if ok:
+                frame = image
+        capture.release()
+    if frame is None:
+        raise RuntimeError("cannot decode the generated benchmark clip")
+    return frame
+
+
+def decode_only(clip: str) -> dict:
+    capture = cv2.VideoCapture(clip)
+    start = time.perf_counter()
+    frames = 0
+    while True:
+        ok, _ = capture.read()
+        if not ok:
+            break
+        frames += 1
+    elapsed = time.perf_counter() - start
+    capture.release()
+    return {"frames": frames, "seconds": elapsed, "fps": frames / elapsed}
+
+
+def encode_only(clip: str, out_path: str) -> dict:
+    capture = cv2.VideoCapture(clip)
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*"mp4v"), CLIP_FPS, (width, height))
+    start = time.perf_counter()
+    frames = 0
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        writer.write(image)
+        frames += 1
+    writer.release()
+    elapsed = time.perf_counter() - start
+    capture.release()
+    return {"frames": frames, "seconds": elapsed, "fps": frames / elapsed}
+
+
+def run_video(clip: str, model, out_path: str | None) -> dict:
+    """The real runner on every frame of the clip, headless, as `stream-cnn video CLIP [--output OUT]` runs it."""
+    from stream_cnn.pipeline import Pipeline, PipelineOptions
+    from stream_cnn.sinks import VideoFileSink, count_playable_frames
+    from stream_cnn.sources import open_file
+
+    start = time.perf_counter()
+    source = open_file(clip)
+    sink = VideoFileSink(out_path, source.fps) if out_path else None
+    options = PipelineOptions(display=False, progress=False)
+    pipeline = Pipeline(source, model, options, video=sink, echo=lambda *args, **kwargs: None)
+    summary = pipeline.run()
+    elapsed = time.perf_counter() - start
+    result = {"frames": summary.frames, "inferred": summary.inferred, "dropped": summary.dropped,
+              "runner_elapsed_s": summary.elapsed_s}
+    if out_path:
+        # The sink decodes its file once after closing to prove it plays; time that alone and take it out.
+        check_start = time.perf_counter()
+        playable = count_playable_frames(sink.path)
+        check_s = time.perf_counter() - check_start
+        result.update({"playability_check_s": check_s, "frames_written": playable, "codec": sink.fourcc,
+                       "fps_including_check": summary.frames / elapsed})
+        elapsed = max(elapsed - check_s, 1e-9)
+    result.update({"seconds": elapsed, "fps": summary.frames / elapsed})
+    latency = summary.latency_stats()
+    if latency:
+        result["forward_ms_mean"], result["forward_ms_p50"], result["forward_ms_p95"] = latency
+    return result
+
+
+def bench_pipeline(model, model_key: str, frames: int, repeats: int, log=lambda text: None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="stream-cnn-bench-video-") as workdir:
+        clip = make_clip(os.path.join(workdir, "clip.mp4"), frames)
+        log(f"  clip: {frames} frames {CLIP_SIZE[0]}x{CLIP_SIZE[1]} at {CLIP_FPS:g} fps, mp4v")
+        runs = {"decode_only": [], "video": [], "encode_only": [], "video_output": []}
+        for repeat in range(repeats):
+            runs["decode_only"].append(decode_only(clip))
+            runs["video"].append(run_video(clip, model, None))
+            runs["encode_only"].append(encode_only(clip, os.path.join(workdir, "encoded.mp4")))
+            runs["video_output"].append(run_video(clip, model, os.path.join(workdir, "annotated.mp4")))
+            log(f"  repeat {repeat + 1}/{repeats}: decode {runs['decode_only'][-1]['fps']:.0f} fps, video "
+                f"{runs['video'][-1]['fps']:.0f}, encode {runs['encode_only'][-1]['fps']:.0f}, video --output "
+                f"{runs['video_output'][-1]['fps']:.0f}")
+    fps = {name: statistics.median(run["fps"] for run in values) for name, values in runs.items()}
+    return {
+        "model": model_key, "clip": {"frames": frames, "width": CLIP_SIZE[0], "height": CLIP_SIZE[1],
+                                     "fps": CLIP_FPS, "codec": "mp4v"},
+        "repeats": repeats, "fps": fps,
+        "video_vs_decode": fps["video"] / fps["decode_only"],
+        "video_output_vs_encode": fps["video_output"] / fps["encode_only"],
+        "runs": runs,
+    }
