@@ -38,6 +38,7 @@ class Conditions:
     sheet_height_px: float = 300.0  # height of the sheet in the frame at zero tilt
     drift_px: float = 18.0  # amplitude of the slow drift of the sheet centre
     shake_px: float = 1.5  # amplitude of the fast hand tremor
+    camera_shake_px: float = 0.0  # a webcam on a monitor stands still; a hand-held phone does not
     max_tilt_deg: float = 14.0  # yaw / pitch of the sheet
     max_roll_deg: float = 6.0
     light_gradient: float = 0.35  # left-to-right (or top-to-bottom) fall-off of the light
@@ -47,7 +48,8 @@ class Conditions:
     motion_blur_gain: float = 0.8  # blur length per px/frame of motion (exposure time / frame time)
     defocus_every_s: float = 0.0  # 0 = never; otherwise a defocus episode this often
     defocus_sigma: float = 2.0
-    noise_sigma: float = 3.0
+    noise_sigma: float = 3.0  # temporal grain (changes every frame)
+    fixed_noise_sigma: float = 1.5  # fixed-pattern noise (the same every frame)
     jpeg_quality: int = 70
     ink_level: float = 60.0  # grey level of the ink (paper is ~235 before lighting)
     exposure: float = 1.0
@@ -63,7 +65,7 @@ class ClipSpec:
     n_digits: int = 0
     sheet: bool = True  # no_digit clips: a blank sheet held up, or only the room
     seed: int = 0
-    fps: int = 30
+    fps: int = 15  # webcams drop to 15 fps indoors; it also halves the size of the clips
     conditions: Conditions = field(default_factory=Conditions)
 
 
@@ -73,43 +75,43 @@ CLIPS = [
         description="Sheet held at arm's length in an evenly lit room: mild tilt, gentle drift, thumbs on the "
                     "side edges, light sensor noise. The baseline clip (bundled as the package's demo clip).",
         conditions=Conditions(sheet_height_px=310, drift_px=14, shake_px=1.0, max_tilt_deg=10, max_roll_deg=4,
-                              light_gradient=0.25, vignette=0.2, shadow_strength=0.15, noise_sigma=2.5,
+                              light_gradient=0.25, vignette=0.2, shadow_strength=0.15, noise_sigma=1.0,
                               jpeg_quality=75, room_style=0)),
     ClipSpec(
         "digits_shadow", "digits", 4.0, seed=23, n_digits=4,
         description="A soft cast shadow (a head or arm between lamp and sheet) moves across the sheet and the "
-                    "digit; strong left-to-right light fall-off and vignetting; warm lamp light.",
+                    "digit; strong light fall-off across the view and vignetting; warm lamp light.",
         conditions=Conditions(sheet_height_px=290, drift_px=16, shake_px=1.2, max_tilt_deg=12, max_roll_deg=6,
                               light_gradient=0.55, vignette=0.35, shadow_strength=0.45, shadow_blur_px=30,
-                              noise_sigma=3.0, jpeg_quality=70, room_style=1)),
+                              noise_sigma=1.0, jpeg_quality=70, room_style=1)),
     ClipSpec(
         "digits_handheld", "digits", 4.0, seed=37, n_digits=4,
         description="Shaky hand: larger, faster sheet motion with motion blur, the lens losing focus "
                     "(defocus episodes), more tilt, stronger noise and JPEG compression.",
         conditions=Conditions(sheet_height_px=280, drift_px=30, shake_px=3.5, max_tilt_deg=18, max_roll_deg=9,
                               light_gradient=0.3, vignette=0.25, shadow_strength=0.2, motion_blur_gain=1.0,
-                              defocus_every_s=1.3, defocus_sigma=2.2, noise_sigma=4.5, jpeg_quality=55,
+                              defocus_every_s=1.3, defocus_sigma=2.2, noise_sigma=1.5, jpeg_quality=55,
                               room_style=2)),
     ClipSpec(
         "digits_dim", "digits", 4.0, seed=41, n_digits=4,
         description="Dim evening room: under-exposed, low contrast (pale pencil-grey ink), strong tilt, a "
                     "smaller sheet further from the camera, heavy low-light sensor noise.",
         conditions=Conditions(sheet_height_px=250, drift_px=16, shake_px=1.5, max_tilt_deg=22, max_roll_deg=8,
-                              light_gradient=0.4, vignette=0.4, shadow_strength=0.25, noise_sigma=6.0,
+                              light_gradient=0.4, vignette=0.4, shadow_strength=0.25, noise_sigma=2.5, fixed_noise_sigma=2.5,
                               jpeg_quality=60, ink_level=105, exposure=0.62, room_style=3)),
     ClipSpec(
         "no_digit_blank_sheet", "no_digit", 3.0, seed=53, sheet=True,
         description="A blank sheet held up the same way (thumbs on its edges, tilt, drift, shadow, noise): "
                     "paper but no digit.",
         conditions=Conditions(sheet_height_px=300, drift_px=20, shake_px=2.0, max_tilt_deg=14,
-                              light_gradient=0.45, vignette=0.3, shadow_strength=0.4, noise_sigma=3.5,
+                              light_gradient=0.45, vignette=0.3, shadow_strength=0.4, noise_sigma=1.0,
                               jpeg_quality=65, room_style=1)),
     ClipSpec(
         "no_digit_room", "no_digit", 3.0, seed=67, sheet=False,
         description="Only the cluttered room (window, shelves, poster, lamp), the camera slightly shaking, "
                     "a shadow passing: no paper, no digit.",
-        conditions=Conditions(shake_px=2.5, light_gradient=0.35, vignette=0.3, shadow_strength=0.35,
-                              noise_sigma=4.0, jpeg_quality=65, room_style=2)),
+        conditions=Conditions(camera_shake_px=2.0, light_gradient=0.35, vignette=0.3, shadow_strength=0.35,
+                              noise_sigma=1.0, jpeg_quality=65, room_style=2)),
 ]
 
 DEMO_CLIP = "digits_desk"
@@ -305,8 +307,8 @@ class Scene:
         self.pitch_bias = math.radians(c.max_tilt_deg) * rng.uniform(-0.5, 0.5)
         self.roll = SmoothPath(rng, math.radians(c.max_roll_deg), 0.1, 0.5)
         self.scale = SmoothPath(rng, 0.05, 0.1, 0.3)
-        self.camera_x = SmoothPath(rng, c.shake_px * (2.0 if not spec.sheet else 0.3), 0.5, 3.0)
-        self.camera_y = SmoothPath(rng, c.shake_px * (2.0 if not spec.sheet else 0.3), 0.5, 3.0)
+        self.camera_x = SmoothPath(rng, c.camera_shake_px, 0.5, 3.0)
+        self.camera_y = SmoothPath(rng, c.camera_shake_px, 0.5, 3.0)
         self.skin = np.array([rng.uniform(120, 150), rng.uniform(150, 175), rng.uniform(195, 225)], np.float32)
         self.thumb_params = [(side, rng.uniform(0.35, 0.65)) for side in ("left", "right")]
         # Light: a gradient in a random direction, vignetting, a warm or cool tint.
@@ -322,6 +324,7 @@ class Scene:
         self.shadow_start = np.array([rng.uniform(-0.1, 0.3) * FRAME_W, rng.uniform(0.2, 0.8) * FRAME_H])
         self.shadow_end = np.array([rng.uniform(0.6, 1.0) * FRAME_W, rng.uniform(0.2, 0.8) * FRAME_H])
         self.shadow_angle = rng.uniform(0, 180)
+        self.fixed_pattern = (c.fixed_noise_sigma * rng.normal(0.0, 1.0, size=(FRAME_H, FRAME_W, 1))).astype(np.float32)
 
     # -- geometry ----------------------------------------------------------------------------------------
     def sheet_pose(self, t: float) -> tuple[np.ndarray, float, float]:
@@ -387,10 +390,13 @@ class Scene:
                 sigma = c.defocus_sigma * math.sin((phase - 0.75) / 0.25 * math.pi)
                 if sigma > 0.3:
                     frame = cv2.GaussianBlur(frame, (0, 0), sigma)
-        # Sensor: shot noise grows with brightness, read noise does not; then the camera's JPEG.
-        noise = rng.normal(0.0, 1.0, size=(FRAME_H, FRAME_W, 1)).astype(np.float32)
-        noise_colour = rng.normal(0.0, 0.5, size=(FRAME_H, FRAME_W, 3)).astype(np.float32)
-        frame = frame + c.noise_sigma * (noise + noise_colour) * (0.5 + frame / 255.0)
+        # Sensor: a fixed pattern (the same every frame) plus temporal grain. A webcam's demosaicing and
+        # denoising leave grain a couple of pixels wide, so it is drawn at half resolution and upsampled.
+        # Shot noise grows with brightness, read noise does not. Then the camera's own JPEG.
+        grain = rng.normal(0.0, 1.0, size=(FRAME_H // 2, FRAME_W // 2, 3)).astype(np.float32)
+        grain[..., 1:] = grain[..., :1] + 0.4 * grain[..., 1:]  # mostly luminance, a little colour
+        grain = cv2.resize(grain, (FRAME_W, FRAME_H), interpolation=cv2.INTER_LINEAR)
+        frame = frame + (c.noise_sigma * grain + self.fixed_pattern) * (0.5 + frame / 255.0)
         frame = np.clip(frame, 0, 255).astype(np.uint8)
         ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, c.jpeg_quality])
         frame = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)

@@ -94,7 +94,6 @@ class DigitFinder:
         self._blurred = np.empty(shape, np.uint8)
         self._edges = np.empty(shape, np.uint8)
         self._regions = np.empty(shape, np.uint8)
-        self._region_labels = np.empty(shape, np.int32)
         self._sheet_mask = np.zeros(shape, np.uint8)
         self._barrier_kernel = np.ones((3, 3), np.uint8)
         self._neck_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (SHEET_NECK, SHEET_NECK))
@@ -137,40 +136,46 @@ class DigitFinder:
         cv2.Canny(self._blurred, CANNY_LOW, CANNY_HIGH, edges=self._edges)
         cv2.dilate(self._edges, self._barrier_kernel, dst=self._regions)
         cv2.bitwise_not(self._regions, dst=self._regions)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(
-            self._regions, labels=self._region_labels, connectivity=4, ltype=cv2.CV_32S)
-        areas = stats[:, cv2.CC_STAT_AREA]
+        # Two-level hierarchy: top-level contours are the outer outlines of the regions (a region's holes, such
+        # as the digit on the sheet, are the second level and are ignored here).
+        contours, hierarchy = cv2.findContours(self._regions, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+        if hierarchy is None:
+            return []
         min_area = MIN_SHEET_AREA * self._work_w * self._work_h
-        big = [k for k in np.argsort(-areas) if areas[k] >= min_area and self._regions_is_region(k, stats)]
+        outer = hierarchy[0][:, 3] < 0
+        big = []
+        for index in np.nonzero(outer)[0]:
+            contour = contours[index]
+            if len(contour) * len(contour) >= 4 * min_area:  # a region this big has a long outline
+                area = cv2.contourArea(contour)
+                if area >= min_area:
+                    big.append((area, contour))
         if not big:
             return []
+        big.sort(key=lambda item: -item[0])
         hist = cv2.calcHist([self._blurred], [0], None, [256], [0, 256]).ravel().astype(np.float64)
         bright_level = _otsu_level(hist, 0, 256) or 128
         last_x, last_y = self._work_w - 1, self._work_h - 1
         found = []
-        for k in big[:MAX_SHEET_CANDIDATES]:
-            x, y, w, h = (int(v) for v in stats[k, :4])
-            member = cv2.compare(labels[y:y + h, x:x + w], int(k), cv2.CMP_EQ)
+        for _, outline in big[:MAX_SHEET_CANDIDATES]:
+            x, y, w, h = cv2.boundingRect(outline)
+            member = np.zeros((h, w), np.uint8)
+            cv2.drawContours(member, [outline], -1, 255, thickness=cv2.FILLED, offset=(-x, -y))
             if cv2.mean(self._blurred[y:y + h, x:x + w], mask=member)[0] < bright_level:
                 continue
-            contours, _ = cv2.findContours(member, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-            outline = max(contours, key=cv2.contourArea)
             short = self._sheet_shape(outline)
             if short is None:
                 # Where the paper's edge is faint (a lamp or window as bright as the paper just behind a corner)
-                # the region leaks out through a narrow gap. Opening the region with its holes (the digit)
-                # filled cuts such necks without cutting the paper between the digit and a thumb.
-                member[:] = 0
-                cv2.drawContours(member, [outline], -1, 255, thickness=cv2.FILLED)
+                # the region leaks out through a narrow gap. Opening the filled region (the digit, a hole, is
+                # filled) cuts such necks without cutting the paper between the digit and a thumb.
                 cv2.morphologyEx(member, cv2.MORPH_OPEN, self._neck_kernel, dst=member)
-                contours, _ = cv2.findContours(member, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-                if not contours:
+                contours_open, _ = cv2.findContours(member, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE, offset=(x, y))
+                if not contours_open:
                     continue
-                outline = max(contours, key=cv2.contourArea)
+                outline = max(contours_open, key=cv2.contourArea)
                 short = self._sheet_shape(outline)
                 if short is None:
                     continue
-            outline = outline + np.array([x, y], dtype=outline.dtype)
             # A held sheet is seen whole; a region running along the frame's edge is the wall or the desk.
             points = outline.reshape(-1, 2)
             on_edge = np.count_nonzero((points[:, 0] == 0) | (points[:, 1] == 0)
@@ -194,10 +199,6 @@ class DigitFinder:
         if short <= 0 or long / short > MAX_SHEET_ELONGATION or hull_area / (rect_w * rect_h) < MIN_SHEET_RECT_FILL:
             return None
         return short
-
-    @staticmethod
-    def _regions_is_region(k: int, stats: np.ndarray) -> bool:
-        return k != 0  # label 0 is the edge barrier itself
 
     # -- steps 2 and 3: ink and the digit ----------------------------------------------------------------
     def _find_digit(self, outline: np.ndarray, short_side: float):
