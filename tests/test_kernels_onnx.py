@@ -28,7 +28,8 @@ def uniform(rng, shape, scale=1.0):
 
 def run_onnx(nodes, feeds, output_names, initializers=()):
     """Build a graph from nodes with float inputs named like feeds, run it, return the named outputs."""
-    inputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, list(value.shape)) for name, value in feeds.items()]
+    inputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, list(value.shape))
+              for name, value in feeds.items()]
     outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in output_names]
     graph = helper.make_graph(nodes, "single_layer", inputs, outputs,
                               [numpy_helper.from_array(np.asarray(v), name) for name, v in initializers])

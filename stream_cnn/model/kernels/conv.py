@@ -20,7 +20,6 @@ Why the loops look the way they do:
   a separate kernel so that small layers never touch the thread pool (waking it costs more than it saves, and
   spinning workers steal the CPU from the video decoder). use_parallel_conv() says when it pays.
 """
-import numpy as np
 from numba import njit, prange
 
 from stream_cnn.model.kernels.activations import activate_into
