@@ -38,12 +38,11 @@ def run_bench(settings: BenchSettings, command: str, log=lambda text: None) -> d
     from stream_cnn.bench.models import load_bench_model
     from stream_cnn.bench.report import evaluate_targets
 
+    bench_models = [load_bench_model(key) for key in settings.models]   # a bad name fails before any output
     machine = machine_info()
     log(f"machine: {machine.cpu_model}, {machine.cores} cores; load average {machine.load_average}")
-    bench_models = []
-    for key in settings.models:
-        bench_models.append(load_bench_model(key))
-        log(f"model {key}: {bench_models[-1].weights_note}")
+    for bench in bench_models:
+        log(f"model {bench.key}: {bench.weights_note}")
     result = {"command": command, "settings": asdict(settings), "machine": machine.to_dict(),
               "models": [{"model": b.key, "config_name": b.model.config.name, "input_shape": list(b.input_shape),
                           "flops": int(b.model.flops), "params": int(b.model.n_params), "weights": b.weights_note}
