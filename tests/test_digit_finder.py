@@ -1,0 +1,237 @@
+"""The digit finder on frames rendered by the clip generator (scripts/make_recordings.py): it finds the digit on
+the sheet and makes an MNIST-style 28x28 image of it, and finds nothing when there is no digit."""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream_cnn.preprocess.digits import DigitFinder
+
+ROOT = Path(__file__).resolve().parent.parent
+MNIST_DIR = ROOT / "data" / "mnist"
+
+
+def _load_generator():
+    spec = importlib.util.spec_from_file_location("make_recordings", ROOT / "scripts" / "make_recordings.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_recordings"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+gen = _load_generator()
+CLIPS = {spec.name: spec for spec in gen.CLIPS}
+DIGIT_CLIPS = [spec.name for spec in gen.CLIPS if spec.kind == "digits"]
+
+
+@pytest.fixture(scope="module")
+def clip_digits():
+    """The test digits each clip shows, chosen exactly as the generator chooses them."""
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte").exists() and not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip("MNIST not in data/mnist (run scripts/fetch_mnist.sh)")
+    needed = sum(spec.n_digits for spec in gen.CLIPS)
+    digits = gen.legible_test_digits(str(MNIST_DIR), needed, gen.SELECTION_SEED)
+    per_clip, cursor = {}, 0
+    for spec in gen.CLIPS:
+        per_clip[spec.name] = digits[cursor:cursor + spec.n_digits]
+        cursor += spec.n_digits
+    return per_clip
+
+
+def _scene(name, clip_digits, **condition_changes):
+    spec = CLIPS[name]
+    if condition_changes:
+        spec = dataclasses.replace(spec, conditions=dataclasses.replace(spec.conditions, **condition_changes))
+    return gen.Scene(spec, clip_digits[name])
+
+
+def _gray(frame_bgr):
+    return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+
+
+def _iou(a, b):
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    return inter / float(aw * ah + bw * bh - inter)
+
+
+def _correlation(a, b):
+    return float(np.corrcoef(a.ravel().astype(np.float64), b.ravel().astype(np.float64))[0, 1])
+
+
+def _frames_per_digit(scene, per_digit=3):
+    """Frame indices spread over each digit's share of the clip (not only its first frame)."""
+    share = scene.n_frames // len(scene.sheets)
+    return [d * share + k * share // per_digit + share // (2 * per_digit)
+            for d in range(len(scene.sheets)) for k in range(per_digit)]
+
+
+@pytest.mark.parametrize("name", DIGIT_CLIPS)
+def test_finds_the_digit_under_each_clip_condition(name, clip_digits):
+    scene = _scene(name, clip_digits)
+    images = {label: image for _, label, image in clip_digits[name]}
+    finder = DigitFinder()
+    out = np.zeros((28, 28), np.float32)
+    correlations = []
+    for i in _frames_per_digit(scene):
+        frame, truth = scene.render(i)
+        box = finder(_gray(frame), out)
+        assert box is not None, f"{name} frame {i}: digit {truth.label} not found"
+        # The box is the digit's ink, not the sheet, a thumb or the room.
+        assert _iou(box, truth.digit_box) > 0.6, f"{name} frame {i}: box {box} vs true {truth.digit_box}"
+        correlations.append(_correlation(out, images[truth.label]))
+    # The 28x28 image looks like the MNIST image the digit was written from.
+    assert np.mean(correlations) > 0.8, correlations
+    assert min(correlations) > 0.55, correlations
+
+
+def test_output_is_made_the_way_mnist_was(clip_digits):
+    """White on black in [0, 255], the digit's box fitted into 20x20 (aspect kept), centre of mass at (14, 14)."""
+    scene = _scene("digits_desk", clip_digits)
+    finder = DigitFinder()
+    out = np.zeros((28, 28), np.float32)
+    for i in _frames_per_digit(scene, per_digit=1):
+        box = finder(_gray(scene.render(i)[0]), out)
+        assert box is not None
+        assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() == 255.0
+        rows = np.nonzero(out.any(axis=1))[0]
+        cols = np.nonzero(out.any(axis=0))[0]
+        height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+        assert 18 <= max(height, width) <= 20, (height, width)
+        # Aspect kept: the 28x28 image's digit box has the proportions of the box found in the frame.
+        assert abs(height / width - box[3] / box[2]) < 0.25 * max(1.0, box[3] / box[2])
+        ys, xs = np.indices(out.shape)
+        total = out.sum()
+        assert abs((out * xs).sum() / total - 14.0) <= 0.75
+        assert abs((out * ys).sum() / total - 14.0) <= 0.75
+        # Background is exactly 0 (as in MNIST), and the stroke cores saturate (as in MNIST).
+        assert (out == 0).mean() > 0.5
+        assert (out[out > 0] >= 250).mean() > 0.2
+
+
+def test_clean_frame_reproduces_the_mnist_image(clip_digits):
+    """A sheet facing the camera squarely, evenly lit, still: the finder's 28x28 image is nearly the original."""
+    scene = _scene("digits_desk", clip_digits, max_tilt_deg=0.0, max_roll_deg=0.0, drift_px=0.0, shake_px=0.0,
+                   light_gradient=0.0, vignette=0.0, shadow_strength=0.0, noise_sigma=0.0, fixed_noise_sigma=0.0,
+                   jpeg_quality=95)
+    scene.yaw_bias = scene.pitch_bias = 0.0
+    finder = DigitFinder()
+    out = np.zeros((28, 28), np.float32)
+    for i in _frames_per_digit(scene, per_digit=1):
+        frame, truth = scene.render(i)
+        assert finder(_gray(frame), out) is not None
+        original = next(image for _, label, image in clip_digits["digits_desk"] if label == truth.label)
+        assert _correlation(out, original) > 0.88
+
+
+@pytest.mark.parametrize("name", ["no_digit_blank_sheet", "no_digit_room"])
+def test_no_digit_in_view_gives_none(name, clip_digits):
+    scene = _scene(name, clip_digits)
+    finder = DigitFinder()
+    out = np.full((28, 28), -1.0, np.float32)
+    for i in range(0, scene.n_frames, 4):
+        assert finder(_gray(scene.render(i)[0]), out) is None, f"{name} frame {i}"
+        assert np.all(out == -1.0), "out must be left alone when there is no digit"
+    assert finder.sheet_outline is None
+
+
+def test_shadow_and_light_gradient_do_not_change_the_digit(clip_digits):
+    """The same frame lit evenly and under a deep shadow plus a steep light gradient: same box, same image."""
+    even = _scene("digits_shadow", clip_digits, shadow_strength=0.0, light_gradient=0.0, vignette=0.0)
+    harsh = _scene("digits_shadow", clip_digits, shadow_strength=0.5, light_gradient=0.8, vignette=0.4)
+    finder = DigitFinder()
+    out_even = np.zeros((28, 28), np.float32)
+    out_harsh = np.zeros((28, 28), np.float32)
+    for i in _frames_per_digit(even, per_digit=2):
+        box_even = finder(_gray(even.render(i)[0]), out_even)
+        box_harsh = finder(_gray(harsh.render(i)[0]), out_harsh)
+        assert box_even is not None and box_harsh is not None, f"frame {i}"
+        assert _iou(box_even, box_harsh) > 0.8
+        assert _correlation(out_even, out_harsh) > 0.85
+
+
+def _sheet_frame(with_digit, rng):
+    """A plain synthetic frame: dark room, bright sheet, a thumb over its left edge, ink specks."""
+    frame = np.full((240, 320), 70, np.uint8)
+    cv2.rectangle(frame, (80, 40), (240, 210), 225, -1)
+    cv2.ellipse(frame, (80, 125), (30, 14), 0, 0, 360, 150, -1)  # thumb, from outside onto the sheet
+    for _ in range(6):  # specks of dirt, a pixel or two
+        x, y = int(rng.integers(100, 220)), int(rng.integers(60, 190))
+        frame[y:y + 2, x:x + 2] = 90
+    if with_digit:
+        cv2.line(frame, (165, 80), (150, 170), 40, 9, cv2.LINE_AA)  # a "1"
+        cv2.line(frame, (165, 80), (150, 95), 40, 7, cv2.LINE_AA)
+    return frame
+
+
+def test_fingers_and_specks_are_not_digits():
+    rng = np.random.default_rng(3)
+    finder = DigitFinder()
+    out = np.zeros((28, 28), np.float32)
+    assert finder(_sheet_frame(False, rng), out) is None
+    box = finder(_sheet_frame(True, rng), out)
+    assert box is not None
+    x, y, w, h = box
+    # Only the stroke: nothing of the thumb (x < 110) and no speck far from it.
+    assert 135 <= x and x + w <= 180 and 70 <= y and y + h <= 180, box
+
+
+def test_empty_and_uniform_frames_give_none():
+    finder = DigitFinder()
+    out = np.zeros((28, 28), np.float32)
+    for value in (0, 128, 255):
+        assert finder(np.full((480, 640), value, np.uint8), out) is None
+
+
+@settings(max_examples=25, deadline=None)
+@given(height=st.integers(16, 200), width=st.integers(16, 260), seed=st.integers(0, 2**31 - 1),
+       cells=st.integers(2, 12))
+def test_any_frame_gives_none_or_a_box_inside_it(height, width, seed, cells):
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, size=(cells, cells)).astype(np.uint8)
+    frame = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_NEAREST)
+    frame = cv2.add(frame, rng.integers(0, 20, size=frame.shape, dtype=np.uint8))
+    out = np.zeros((28, 28), np.float32)
+    box = DigitFinder()(frame, out)
+    if box is not None:
+        x, y, w, h = box
+        assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= width + 2 and y + h <= height + 2
+        assert np.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 255.0
+
+
+def test_work_buffers_are_reused_and_follow_the_frame_size(clip_digits):
+    scene = _scene("digits_desk", clip_digits)
+    frame = _gray(scene.render(5)[0])
+    finder = DigitFinder()
+    out = np.zeros((28, 28), np.float32)
+    assert finder(frame, out) is not None
+    buffers = (finder._small, finder._blurred, finder._edges, finder._regions, finder._sheet_mask)
+    assert finder(_gray(scene.render(6)[0]), out) is not None
+    assert all(a is b for a, b in zip(buffers, (finder._small, finder._blurred, finder._edges, finder._regions,
+                                                 finder._sheet_mask)))
+    # A different frame size (a camera switched resolution): reallocated, still works.
+    half = cv2.resize(frame, (320, 240), interpolation=cv2.INTER_AREA)
+    assert finder(half, out) is not None
+    assert finder._small.shape == (120, 160)
+
+
+@pytest.mark.parametrize("gray, out", [
+    (np.zeros((480, 640), np.float32), np.zeros((28, 28), np.float32)),
+    (np.zeros((480, 640, 3), np.uint8), np.zeros((28, 28), np.float32)),
+    (np.zeros((480, 640), np.uint8), np.zeros((28, 28), np.float64)),
+    (np.zeros((480, 640), np.uint8), np.zeros((1, 28, 28), np.float32)),
+])
+def test_wrong_arrays_are_refused(gray, out):
+    with pytest.raises(ValueError):
+        DigitFinder()(gray, out)
