@@ -1,8 +1,10 @@
 """The streaming loop: source -> preprocess -> model -> overlay -> sinks.
 
-Three threads overlap: the source's capture/decode thread, this (main) thread doing preprocessing, the forward
-pass (Numba kernels release the GIL), overlay drawing and the window (cv2.imshow must stay on the main thread),
-and the video encoder thread. A file therefore runs close to the slowest of decoder, model and encoder.
+Threads overlap: the source's capture/decode thread; a processing thread doing preprocessing (one Numba kernel),
+the forward pass (Numba kernels release the GIL), the JSONL line and the overlay; and the video encoder thread.
+With a window, the main thread does only cv2.imshow / waitKey (GUI toolkits want the main thread) and shows the
+newest annotated frame; without one, the main thread is the processing thread. A file therefore runs close to
+the slowest of decoder, model and encoder. Nothing is drawn when no window or video will show it.
 
 Whatever ends the loop — end of stream, a source fault, q in the window, Ctrl-C — the outputs are finalised
 (video released and checked playable, JSONL closed), the summary is printed, and only then is the error raised.
@@ -208,6 +210,110 @@ class Pipeline:
                       f"--output/--jsonl to keep the results)", err=True)
             self.window = None
 
+    def _process_frames(self, progress: ProgressBar, publish=None):
+        """The per-frame work, on whichever thread runs it: read, record raw, infer (every stride-th frame), write
+        the JSONL line, and -- only when someone will look at it -- draw the overlay and hand the annotated frame to
+        the encoder and to ``publish`` (the window). Returns when the stream ends, max_frames is reached or
+        ``self._stop`` is set; pauses while ``self._resume`` is clear."""
+        options, summary, stats = self.options, self.summary, self.stats
+        capture_meter, process_meter = RateMeter(), RateMeter()
+        probs, region, latency_ms = None, None, 0.0
+        draws = self.video is not None or publish is not None
+        while options.max_frames is None or summary.frames < options.max_frames:
+            if not self._resume.is_set():
+                self._resume.wait()
+            if self._stop.is_set():
+                return
+            frame = self.source.read()
+            if frame is None:
+                return
+            summary.frames += 1
+            if self.recorder is not None:
+                self.recorder.write(frame.image.copy())   # raw, before the overlay draws on it
+            if (summary.frames - 1) % options.stride == 0:
+                probs, region, latency_ms = self._predict(frame.image)
+                summary.inferred += 1
+                if probs is not None:
+                    summary.latencies_ms.append(latency_ms)
+                self._record(frame, probs, region, latency_ms)
+            now = time.perf_counter()
+            stats.capture_fps = capture_meter.update(self.source.frames_read, now)
+            stats.process_fps = process_meter.update(summary.frames, now)
+            if draws:
+                stats.latency_ms = latency_ms
+                stats.dropped = self.source.dropped
+                stats.repeated = self.source.repeated
+                feature_maps = self.model.feature_maps() if self.overlay.show_features else None
+                confident = probs is None or float(probs.max()) >= self.min_confidence
+                annotated = self.overlay.draw(frame.image, probs, region, stats=stats, no_prediction=NO_PREDICTION,
+                                              feature_maps=feature_maps, confident=confident)
+                if self.video is not None:
+                    self.video.write(annotated)
+                if publish is not None:
+                    publish(annotated)
+            progress.update(summary.frames, self.source.dropped)
+        self.summary.ended_by = f"--max-frames {options.max_frames}"
+
+    def _worker(self, progress: ProgressBar):
+        try:
+            self._process_frames(progress, publish=self._publish)
+        except BaseException as err:   # handed to the main thread, which raises it once outputs are finalised
+            self._worker_error = err
+        finally:
+            with self._shown:
+                self._worker_done = True
+                self._shown.notify_all()
+
+    def _publish(self, annotated: np.ndarray):
+        # The window shows the newest annotated frame; older ones still went to the file, none is kept waiting.
+        with self._shown:
+            self._latest = annotated
+            self._shown.notify_all()
+
+    def _next_to_show(self):
+        """The newest annotated frame not yet shown (None if none came within a GUI tick), and whether the worker
+        is done."""
+        with self._shown:
+            if self._latest is None and not self._worker_done:
+                self._shown.wait(0.02)
+            frame, self._latest = self._latest, None
+            return frame, self._worker_done
+
+    def _window_loop(self, progress: ProgressBar):
+        """Main thread with a window: cv2.imshow / waitKey only; a worker thread does everything else."""
+        worker = threading.Thread(target=self._worker, args=(progress,), name="stream-cnn-process", daemon=True)
+        worker.start()
+        shown = None
+        try:
+            while True:
+                frame, done = self._next_to_show()
+                if frame is None and done:
+                    break
+                if frame is None and shown is None:
+                    continue
+                # No new frame: poll the keyboard only, so the window stays responsive between frames.
+                action = self.window.show(frame)
+                shown = frame if frame is not None else shown
+                if action == "pause":
+                    self._resume.clear()
+                    self.stats.paused = True
+                    action = self._wait_while_paused(shown)
+                    self.stats.paused = False
+                    self._resume.set()
+                if action == "snapshot":
+                    self.echo(f"snapshot: {self.window.save_snapshot(shown)}", err=True)
+                elif action == "features":
+                    self.overlay.toggle_features()
+                elif action == "quit":
+                    self.summary.ended_by = "quit key"
+                    break
+        finally:
+            self._stop.set()
+            self._resume.set()
+            worker.join()
+        if self._worker_error is not None:
+            raise self._worker_error
+
     def _wait_while_paused(self, annotated: np.ndarray) -> str | None:
         while True:
             action = self.window.show(annotated, wait_ms=50)
@@ -221,9 +327,11 @@ class Pipeline:
         summary = self.summary
         progress_enabled = options.progress if options.progress is not None else sys.stderr.isatty()
         progress = ProgressBar(self.source.total_frames if not self.source.live else None, progress_enabled)
-        capture_meter, process_meter = RateMeter(), RateMeter()
-        stats = OverlayStats()
-        probs, region, latency_ms = None, None, 0.0
+        self.stats = OverlayStats()
+        self._stop, self._resume = threading.Event(), threading.Event()
+        self._resume.set()
+        self._shown = threading.Condition()
+        self._latest, self._worker_done, self._worker_error = None, False, None
         previous_term_handler = None
         if threading.current_thread() is threading.main_thread():
             previous_term_handler = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -232,47 +340,10 @@ class Pipeline:
         try:
             self._open_window()
             self.source.start()
-            while options.max_frames is None or summary.frames < options.max_frames:
-                frame = self.source.read()
-                if frame is None:
-                    break
-                summary.frames += 1
-                if self.recorder is not None:
-                    self.recorder.write(frame.image.copy())   # raw, before the overlay draws on it
-                if (summary.frames - 1) % options.stride == 0:
-                    probs, region, latency_ms = self._predict(frame.image)
-                    summary.inferred += 1
-                    if probs is not None:
-                        summary.latencies_ms.append(latency_ms)
-                    self._record(frame, probs, region, latency_ms)
-                now = time.perf_counter()
-                stats.capture_fps = capture_meter.update(self.source.frames_read, now)
-                stats.process_fps = process_meter.update(summary.frames, now)
-                stats.latency_ms = latency_ms
-                stats.dropped = self.source.dropped
-                stats.repeated = self.source.repeated
-                feature_maps = self.model.feature_maps() if self.overlay.show_features else None
-                confident = probs is None or float(probs.max()) >= self.min_confidence
-                annotated = self.overlay.draw(frame.image, probs, region, stats=stats, no_prediction=NO_PREDICTION,
-                                              feature_maps=feature_maps, confident=confident)
-                if self.video is not None:
-                    self.video.write(annotated)
-                if self.window is not None:
-                    action = self.window.show(annotated)
-                    if action == "pause":
-                        stats.paused = True
-                        action = self._wait_while_paused(annotated)
-                        stats.paused = False
-                    if action == "snapshot":
-                        self.echo(f"snapshot: {self.window.save_snapshot(annotated)}", err=True)
-                    elif action == "features":
-                        self.overlay.toggle_features()
-                    elif action == "quit":
-                        summary.ended_by = "quit key"
-                        break
-                progress.update(summary.frames, self.source.dropped)
+            if self.window is None:
+                self._process_frames(progress)
             else:
-                summary.ended_by = f"--max-frames {options.max_frames}"
+                self._window_loop(progress)
         except KeyboardInterrupt as err:
             interrupted = err
             summary.ended_by = "SIGTERM" if isinstance(err, _Terminated) else "Ctrl-C"

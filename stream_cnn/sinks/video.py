@@ -3,7 +3,8 @@
 cv2.VideoWriter fails quietly: an unavailable codec gives a writer that is not opened, and a writer that was
 never fed, or fed frames of the wrong size, leaves an empty or unplayable file. So: the path is checked writable
 before any processing; codecs are tried in order until one opens; every frame is resized to the first frame's
-size; and after release the file is reopened with VideoCapture and its frames counted.
+size; and after release the file is reopened with VideoCapture, its frame count checked and its first and last
+frames decoded (``verify_playable``).
 """
 from __future__ import annotations
 
@@ -61,6 +62,28 @@ def count_playable_frames(path: str) -> int:
         return frames
     finally:
         capture.release()
+
+
+def verify_playable(path: str, expected_frames: int) -> int:
+    """Frames the file plays, checked without decoding all of it when possible: the container's frame count must
+    equal what was written, and the first and the last frame must decode (the last one proves the index and the
+    data at the end were finalised). Anything else falls back to decoding the whole file (count_playable_frames).
+    A full decode of a 600-frame 640x480 output costs as much as a third of encoding it; this costs two frames."""
+    quiet_opencv()
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return 0
+        listed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        ends_decode = capture.grab()
+        if ends_decode and listed > 1:
+            ends_decode = capture.set(cv2.CAP_PROP_POS_FRAMES, listed - 1) and capture.grab()
+            ends_decode = ends_decode and not capture.grab()   # and nothing after what the index lists
+        if ends_decode and listed == expected_frames:
+            return listed
+    finally:
+        capture.release()
+    return count_playable_frames(path)
 
 
 class VideoFileSink:
@@ -152,7 +175,7 @@ class VideoFileSink:
         if not os.path.exists(self.path) or os.path.getsize(self.path) == 0:
             raise OutputError(f"video {self.path} is empty after writing {self.frames_written} frames "
                               f"(codec {self.fourcc})")
-        playable = count_playable_frames(self.path)
+        playable = verify_playable(self.path, self.frames_written)
         if playable == 0:
             raise OutputError(f"video {self.path} was written ({self.frames_written} frames, codec {self.fourcc}) "
                               f"but does not play back")

@@ -72,10 +72,11 @@ class WindowSink:
         self._opened = True
         return None
 
-    def show(self, frame: np.ndarray, wait_ms: int = 1) -> str | None:
-        """Display ``frame`` and poll the keyboard; returns an action name or None."""
+    def show(self, frame: np.ndarray | None, wait_ms: int = 1) -> str | None:
+        """Display ``frame`` (None: keep what is shown) and poll the keyboard; returns an action name or None."""
         try:
-            cv2.imshow(self.title, frame)
+            if frame is not None:
+                cv2.imshow(self.title, frame)
             key = cv2.waitKey(max(1, wait_ms))
         except cv2.error:
             return "quit"
