@@ -97,7 +97,8 @@ CLIPS = [
         description="Dim evening room: under-exposed, low contrast (pale pencil-grey ink), strong tilt, a "
                     "smaller sheet further from the camera, heavy low-light sensor noise.",
         conditions=Conditions(sheet_height_px=250, drift_px=16, shake_px=1.5, max_tilt_deg=22, max_roll_deg=8,
-                              light_gradient=0.4, vignette=0.4, shadow_strength=0.25, noise_sigma=2.5, fixed_noise_sigma=2.5,
+                              light_gradient=0.4, vignette=0.4, shadow_strength=0.25, noise_sigma=2.5,
+                              fixed_noise_sigma=2.5,
                               jpeg_quality=60, ink_level=105, exposure=0.62, room_style=3)),
     ClipSpec(
         "no_digit_blank_sheet", "no_digit", 3.0, seed=53, sheet=True,
@@ -247,7 +248,9 @@ class SmoothPath:
 
 
 def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    cy, sy, cp, sp, cr, sr = math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch), math.cos(roll), math.sin(roll)
+    cy, sy = math.cos(yaw), math.sin(yaw)
+    cp, sp = math.cos(pitch), math.sin(pitch)
+    cr, sr = math.cos(roll), math.sin(roll)
     ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
     rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
     rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
@@ -262,9 +265,9 @@ def motion_kernel(dx: float, dy: float) -> np.ndarray | None:
     size = int(math.ceil(length)) | 1
     kernel = np.zeros((size, size), np.float32)
     c = size // 2
-    half = (dx / length * length / 2, dy / length * length / 2)
-    cv2.line(kernel, (int(round(c - half[0] * 16)), int(round(c - half[1] * 16))),
-             (int(round(c + half[0] * 16)), int(round(c + half[1] * 16))), 1.0, 1, cv2.LINE_AA, shift=4)
+    # Anti-aliased line through the centre, drawn with 4 bits of sub-pixel precision (shift=4 -> units of 1/16).
+    cv2.line(kernel, (int(round((c - dx / 2) * 16)), int(round((c - dy / 2) * 16))),
+             (int(round((c + dx / 2) * 16)), int(round((c + dy / 2) * 16))), 1.0, 1, cv2.LINE_AA, shift=4)
     return kernel / kernel.sum()
 
 
@@ -291,7 +294,8 @@ class Scene:
         self.paper = make_paper(spec.seed)
         self.sheets: list[tuple[np.ndarray, int | None, tuple | None]] = []
         for index, label, image in digits:
-            sheet, bbox = write_digit(self.paper, image, self.cond.ink_level, np.random.default_rng([spec.seed, 3, index]))
+            digit_rng = np.random.default_rng([spec.seed, 3, index])
+            sheet, bbox = write_digit(self.paper, image, self.cond.ink_level, digit_rng)
             self.sheets.append((sheet, label, bbox))
         if not self.sheets:
             self.sheets.append((self.paper, None, None))

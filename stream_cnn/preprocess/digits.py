@@ -4,10 +4,15 @@ A webcam frame of a digit is mostly not the digit: the room behind the sheet, th
 holding it, shadows and uneven light. The finder works in four steps, all on a half-resolution copy of the frame
 (a digit on a sheet that fills a useful part of the view is still 40+ pixels tall there, twice what MNIST needs):
 
-1. **Sheet**: the paper is the bright, large, roughly quadrilateral region. Threshold the blurred frame at Otsu's
-   level (and, when a brighter window or lamp takes that level, at Otsu's level of the darker part), keep outer
-   contours that are big, solid and fill their minimum-area rectangle; the largest is the sheet. Its convex hull
-   is the search region (the hull closes the notches the thumbs cut into the sheet's outline).
+1. **Sheet**: the paper is a large, bright, roughly quadrilateral region bounded by an edge all round. Canny edges
+   of the blurred frame cut it into regions; the paper's outline is an edge everywhere (the thumbs only notch
+   it), while a soft shadow or a light gradient across the sheet makes no edge, so the paper stays one region
+   however unevenly it is lit -- where a single brightness threshold would cut a shadowed sheet in two or merge a
+   lit one with a light wall. Candidates: big regions brighter than the frame's Otsu level, solid, filling their
+   minimum-area rectangle, not running out along the frame's edge (a wall, the desk). A region that leaks out
+   through a gap in a faint edge is opened to cut the neck. The filled outline (holes -- the digit -- included,
+   thumb notches excluded) is the search region. Each candidate, largest first, is searched for a digit: a
+   window pane or a picture on the wall can look like a sheet, but carries no digit.
 2. **Ink**: dark relative to the paper *around it*: the paper's brightness is estimated by a grey-level dilation
    (a max filter wider than a pen stroke, so strokes vanish from it) and a pixel is ink when it is darker than a
    fixed fraction of that. A ratio, not a difference, so a shadow or a light gradient that scales paper and ink
@@ -52,8 +57,8 @@ MIN_DIGIT_PIXELS = 12  # the digit's larger side in working pixels: below this t
 MNIST_BOX = 20
 MNIST_SIZE = 28
 MNIST_CENTRE = 14.0  # MNIST's centres of mass sit at (14, 14) in pixel-index coordinates (measured on t10k)
-SATURATED_SHARE = 0.40
-STROKE_FLOOR = 0.12  # darkness below this share of a stroke core's is paper, not ink  # MNIST: ~40% of a digit's non-zero pixels are at (or next to) 255
+SATURATED_SHARE = 0.40  # MNIST: ~40% of a digit's non-zero pixels are at (or next to) 255 (measured on t10k)
+STROKE_FLOOR = 0.12  # darkness below this share of a stroke core's is paper grain, not ink
 
 
 def _otsu_level(hist: np.ndarray, lo: int, hi: int) -> int | None:
