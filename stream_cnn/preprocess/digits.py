@@ -94,6 +94,7 @@ class DigitFinder:
         self._frame_shape = (height, width)
         self._work_w = max(16, int(round(width * WORK_SCALE)))
         self._work_h = max(16, int(round(height * WORK_SCALE)))
+        self._to_frame_x, self._to_frame_y = width / self._work_w, height / self._work_h
         shape = (self._work_h, self._work_w)
         self._small = np.empty(shape, np.uint8)
         self._blurred = np.empty(shape, np.uint8)
@@ -119,15 +120,19 @@ class DigitFinder:
         for outline, short_side in self._find_sheets():
             digit = self._find_digit(outline, short_side)
             if digit is not None and self._write_mnist(digit[0], out):
-                self.sheet_outline = outline.reshape(-1, 2).astype(np.float32) / WORK_SCALE
+                scale = np.array([self._to_frame_x, self._to_frame_y], np.float32)
+                self.sheet_outline = outline.reshape(-1, 2).astype(np.float32) * scale
                 return self._frame_box(digit[1])
         return None
 
-    @staticmethod
-    def _frame_box(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    def _frame_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A box in working pixels -> the frame pixels it covers, clipped to the frame."""
         x, y, w, h = box
-        inv = 1.0 / WORK_SCALE
-        return int(math.floor(x * inv)), int(math.floor(y * inv)), int(math.ceil(w * inv)), int(math.ceil(h * inv))
+        height, width = self._frame_shape
+        x0, y0 = int(math.floor(x * self._to_frame_x)), int(math.floor(y * self._to_frame_y))
+        x1 = min(width, int(math.ceil((x + w) * self._to_frame_x)))
+        y1 = min(height, int(math.ceil((y + h) * self._to_frame_y)))
+        return x0, y0, x1 - x0, y1 - y0
 
     # -- step 1: the sheet -------------------------------------------------------------------------------
     def _find_sheets(self) -> list[tuple[np.ndarray, float]]:
