@@ -235,3 +235,36 @@ def test_work_buffers_are_reused_and_follow_the_frame_size(clip_digits):
 def test_wrong_arrays_are_refused(gray, out):
     with pytest.raises(ValueError):
         DigitFinder()(gray, out)
+
+
+def test_random_scenes_beyond_the_clip_settings(clip_digits):
+    """Conditions drawn at random (seeded) across the generator's ranges -- not tuned clip by clip: the digit is
+    found on digit sheets and nothing is found on blank sheets or in the bare room."""
+    rng = np.random.default_rng(2718)
+    digits = [d for name in DIGIT_CLIPS for d in clip_digits[name]]
+    finder = DigitFinder()
+    out = np.zeros((28, 28), np.float32)
+    found = total = false_alarms = empty_frames = 0
+    for trial in range(8):
+        conditions = gen.Conditions(
+            sheet_height_px=rng.uniform(220, 360), drift_px=rng.uniform(5, 35), shake_px=rng.uniform(0.5, 4),
+            max_tilt_deg=rng.uniform(5, 25), max_roll_deg=rng.uniform(2, 12), light_gradient=rng.uniform(0, 0.7),
+            vignette=rng.uniform(0, 0.45), shadow_strength=rng.uniform(0, 0.5), noise_sigma=rng.uniform(0.5, 3),
+            fixed_noise_sigma=rng.uniform(0.5, 3), jpeg_quality=int(rng.uniform(50, 85)),
+            ink_level=rng.uniform(40, 110), exposure=rng.uniform(0.6, 1.1), room_style=int(rng.integers(0, 4)))
+        kind = ("digits", "blank", "digits", "room")[trial % 4]
+        shown = [digits[int(k)] for k in rng.choice(len(digits), 2, replace=False)] if kind == "digits" else []
+        spec = gen.ClipSpec(f"random{trial}", "digits" if shown else "no_digit", 2.0, "random conditions",
+                            n_digits=len(shown), sheet=kind != "room", seed=500 + trial, conditions=conditions)
+        scene = gen.Scene(spec, shown)
+        for i in range(3, scene.n_frames, 7):
+            frame, truth = scene.render(i)
+            box = finder(_gray(frame), out)
+            if truth.label is None:
+                empty_frames += 1
+                false_alarms += box is not None
+            else:
+                total += 1
+                found += box is not None and _iou(box, truth.digit_box) > 0.6
+    assert found >= 0.9 * total, f"digit found on {found} of {total} frames"
+    assert false_alarms == 0, f"a digit 'found' on {false_alarms} of {empty_frames} frames without one"

@@ -29,6 +29,7 @@ holding it, shadows and uneven light. The finder works in four steps, all on a h
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -135,8 +136,9 @@ class DigitFinder:
         return x0, y0, x1 - x0, y1 - y0
 
     # -- step 1: the sheet -------------------------------------------------------------------------------
-    def _find_sheets(self) -> list[tuple[np.ndarray, float]]:
-        """Sheet-like regions, largest first: (outline contour in working pixels, shorter side).
+    def _find_sheets(self) -> Iterator[tuple[np.ndarray, float]]:
+        """Sheet-like regions, largest first, lazily (the caller stops at the first with a digit on it):
+        (outline contour in working pixels, shorter side).
 
         A region is a connected area bounded by edges (Canny); the paper's outline is an edge all round (the
         thumbs only notch it), while a soft shadow or a light gradient across it makes none, so the paper
@@ -150,7 +152,7 @@ class DigitFinder:
         # as the digit on the sheet, are the second level and are ignored here).
         contours, hierarchy = cv2.findContours(self._regions, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
         if hierarchy is None:
-            return []
+            return
         min_area = MIN_SHEET_AREA * self._work_w * self._work_h
         outer = hierarchy[0][:, 3] < 0
         big = []
@@ -161,19 +163,19 @@ class DigitFinder:
                 if area >= min_area:
                     big.append((area, contour))
         if not big:
-            return []
+            return
         big.sort(key=lambda item: -item[0])
         hist = cv2.calcHist([self._blurred], [0], None, [256], [0, 256]).ravel().astype(np.float64)
         bright_level = _otsu_level(hist, 0, 256) or 128
-        last_x, last_y = self._work_w - 1, self._work_h - 1
-        found = []
         for _, outline in big[:MAX_SHEET_CANDIDATES]:
+            short = self._sheet_shape(outline)
+            if short is not None and self._runs_along_frame_edge(outline):
+                continue
             x, y, w, h = cv2.boundingRect(outline)
             member = np.zeros((h, w), np.uint8)
             cv2.drawContours(member, [outline], -1, 255, thickness=cv2.FILLED, offset=(-x, -y))
             if cv2.mean(self._blurred[y:y + h, x:x + w], mask=member)[0] < bright_level:
                 continue
-            short = self._sheet_shape(outline)
             if short is None:
                 # Where the paper's edge is faint (a lamp or window as bright as the paper just behind a corner)
                 # the region leaks out through a narrow gap. Opening the filled region (the digit, a hole, is
@@ -184,16 +186,16 @@ class DigitFinder:
                     continue
                 outline = max(contours_open, key=cv2.contourArea)
                 short = self._sheet_shape(outline)
-                if short is None:
+                if short is None or self._runs_along_frame_edge(outline):
                     continue
-            # A held sheet is seen whole; a region running along the frame's edge is the wall or the desk.
-            points = outline.reshape(-1, 2)
-            on_edge = np.count_nonzero((points[:, 0] == 0) | (points[:, 1] == 0)
-                                       | (points[:, 0] == last_x) | (points[:, 1] == last_y))
-            if on_edge > MAX_SHEET_EDGE_SHARE * len(points):
-                continue
-            found.append((outline, short))
-        return found
+            yield outline, short
+
+    def _runs_along_frame_edge(self, outline: np.ndarray) -> bool:
+        """A held sheet is seen whole; a region running along the frame's edge is the wall or the desk."""
+        points = outline.reshape(-1, 2)
+        on_edge = np.count_nonzero((points[:, 0] == 0) | (points[:, 1] == 0)
+                                   | (points[:, 0] == self._work_w - 1) | (points[:, 1] == self._work_h - 1))
+        return on_edge > MAX_SHEET_EDGE_SHARE * len(points)
 
     @staticmethod
     def _sheet_shape(outline: np.ndarray) -> float | None:
