@@ -259,3 +259,29 @@ def test_cli_train_bad_options_and_config(small_config, tmp_path):
     zero_epochs = runner.invoke(main, ["train", str(small_config), "--data", str(tmp_path), "--epochs", "0",
                                        "--out", str(tmp_path / "m.npz")])
     assert zero_epochs.exit_code == 2 and "--epochs" in zero_epochs.output
+
+
+@pytest.mark.parametrize("name,lr", [("adam", 0.05), ("sgd", 0.05)])
+def test_optimisers_minimise_a_quadratic(name, lr):
+    from stream_cnn.train.optim import OPTIMIZERS
+
+    target = np.array([3.0, -2.0, 0.5], np.float32)
+    param = np.zeros(3, np.float32)
+    optimizer = OPTIMIZERS[name]([param])
+    for _ in range(500):
+        optimizer.step([2 * (param - target)], lr)  # gradient of |p - target|^2
+    np.testing.assert_allclose(param, target, atol=1e-2)
+
+
+def test_dropout_scales_kept_units_and_routes_gradients_through_the_same_mask():
+    from stream_cnn.train.network import Dropout
+
+    layer = Dropout({"name": "d", "type": "dropout", "rate": 0.25}, (1000,))
+    x = np.ones((4, 1000), np.float32)
+    y = layer.forward(x, training=True, rng=np.random.default_rng(0))
+    kept = y != 0
+    assert 0.7 < kept.mean() < 0.8
+    np.testing.assert_allclose(y[kept], 1 / 0.75)  # inverted dropout: inference needs no rescaling
+    grad = layer.backward(np.full_like(x, 2.0))
+    np.testing.assert_array_equal(grad != 0, kept)
+    assert layer.forward(x, training=False) is x
