@@ -5,7 +5,9 @@ in one process on a generated 640x480 30 fps clip, so a busy machine slows every
 
     python scripts/bench_pipeline_probe.py [--frames 600] [--rounds 5] [--model PATH|NAME] [--threads N]
 
-Prints per variant the median fps and the spread (min-max) over the rounds, and the ratios the issue sets targets
+Prints per variant the median fps and the spread (min-max) over the rounds, the CPU time per frame (all threads;
+on a machine shared with other work the wall-clock rate follows the CPU cost more than the critical path), and
+the ratios the issue sets targets
 for (video >= 95% of decode-only; video --output >= 90% of encode-only), computed per round and then the median.
 """
 from __future__ import annotations
@@ -51,6 +53,7 @@ def main() -> int:
             variants["video --output --jsonl"] = lambda: throughput.video(clip, model, output=out, jsonl=jsonl)
         throughput.video(clip, model, name="warm-up")      # compile / load kernels outside the timed rounds
         fps = {name: [] for name in variants}
+        cpu = {name: [] for name in variants}
         for round_index in range(args.rounds):
             for name, run in variants.items():
                 result = run()
@@ -58,6 +61,7 @@ def main() -> int:
                     print(f"{name}: {result.frames} frames, expected {args.frames}", file=sys.stderr)
                     return 1
                 fps[name].append(result.fps)
+                cpu[name].append(result.cpu_ms_per_frame)
                 throughput.remove_quietly(out, jsonl)
             print(f"round {round_index + 1}: " + "  ".join(f"{n} {v[-1]:.0f}" for n, v in fps.items()),
                   file=sys.stderr)
@@ -65,7 +69,8 @@ def main() -> int:
           f"cv2 threads: {cv2.getNumThreads()}; cpus: {os.cpu_count()}; load avg: "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     for name, values in fps.items():
-        print(f"  {name:24s} {statistics.median(values):7.0f} fps  (min {min(values):.0f}, max {max(values):.0f})")
+        print(f"  {name:24s} {statistics.median(values):7.0f} fps  (min {min(values):.0f}, max {max(values):.0f})"
+              f"   CPU {statistics.median(cpu[name]):.2f} ms/frame")
 
     def ratio(num, den):
         return statistics.median(a / b for a, b in zip(fps[num], fps[den]))

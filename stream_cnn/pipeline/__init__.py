@@ -61,7 +61,13 @@ def run_stream(request: StreamRequest, echo=None) -> Summary:
     if request.kind == "camera":
         source = open_camera(request.source, stall_timeout=request.stall_timeout)
     else:
-        source = open_file(request.source, realtime=request.realtime, stall_timeout=request.stall_timeout)
+        # Nothing will show or store the picture and the model wants gray: read the decoder's luma plane and skip
+        # its colour conversion. (The digit finder keeps the BGR path it is tuned on.)
+        config = model.config
+        luma = (not (request.output or request.record_dir) and request.no_display
+                and str(config.color).lower() == "gray" and str(config.preprocess or "frame").lower() == "frame")
+        source = open_file(request.source, realtime=request.realtime, stall_timeout=request.stall_timeout,
+                           luma=luma)
     video = jsonl = recorder = None
     try:
         video = VideoFileSink(request.output, source.fps) if request.output else None

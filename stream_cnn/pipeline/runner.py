@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import click
+import cv2
 import numpy as np
 
 from stream_cnn.errors import StreamCnnError
@@ -164,7 +165,8 @@ class Pipeline:
         self.labels = [str(label) for label in labels]
         self.digit_mode = str(getattr(config, "preprocess", "frame") or "frame").lower() == "digit"
         self.min_confidence = float(getattr(config, "min_confidence", 0.0) or 0.0)
-        self.preprocess = FramePreprocessor(config, model.input, roi=options.roi)
+        self.preprocess = FramePreprocessor(config, model.input, roi=options.roi,
+                                            luma_range=getattr(source, "luma_range", None) or "full")
         topk = max(1, min(int(options.topk), len(self.labels)))
         self.topk = topk
         self.overlay = Overlay(self.labels, topk=topk, show_features=options.features)
@@ -240,6 +242,8 @@ class Pipeline:
             stats.capture_fps = capture_meter.update(self.source.frames_read, now)
             stats.process_fps = process_meter.update(summary.frames, now)
             if draws:
+                if frame.image.ndim == 2:    # a luma-only source feeding a picture after all: draw in colour
+                    frame.image = cv2.cvtColor(frame.image, cv2.COLOR_GRAY2BGR)
                 stats.latency_ms = latency_ms
                 stats.dropped = self.source.dropped
                 stats.repeated = self.source.repeated

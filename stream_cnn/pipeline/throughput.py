@@ -142,15 +142,28 @@ class Run:
     name: str
     frames: int
     seconds: float
+    cpu_seconds: float = 0.0      # process CPU time (all threads): what a busy machine makes the wall time track
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def cpu_ms_per_frame(self) -> float:
+        return 1000.0 * self.cpu_seconds / self.frames if self.frames else 0.0
+
+
+class _Clock:
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def run(self, name, frames) -> Run:
+        return Run(name, frames, time.perf_counter() - self.wall, time.process_time() - self.cpu)
+
 
 def decode_only(path) -> Run:
     """Every frame read as BGR and dropped."""
-    started = time.perf_counter()
+    clock = _Clock()
     capture = cv2.VideoCapture(str(path))
     frames = 0
     while True:
@@ -159,12 +172,12 @@ def decode_only(path) -> Run:
             break
         frames += 1
     capture.release()
-    return Run("decode-only", frames, time.perf_counter() - started)
+    return clock.run("decode-only", frames)
 
 
 def encode_only(path, out_path) -> Run:
     """Decode on a thread, encode mp4v on this one, bounded queue between them; the file is finalised."""
-    started = time.perf_counter()
+    clock = _Clock()
     capture = cv2.VideoCapture(str(path))
     fps = capture.get(cv2.CAP_PROP_FPS) or PROBE_FPS
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
@@ -187,18 +200,18 @@ def encode_only(path, out_path) -> Run:
     writer.release()
     thread.join()
     capture.release()
-    return Run("encode-only", frames, time.perf_counter() - started)
+    return clock.run("encode-only", frames)
 
 
 def video(path, model: str, output=None, jsonl=None, name: str | None = None) -> Run:
     """The real `stream-cnn video PATH --no-display` runner, in process, summary not printed."""
     from stream_cnn.pipeline import StreamRequest, run_stream
 
-    started = time.perf_counter()
+    clock = _Clock()
     summary = run_stream(StreamRequest(kind="file", source=str(path), model_name=model, output=output, jsonl=jsonl,
                                        no_display=True, progress=False), echo=lambda *args, **kwargs: None)
     label = name or "video" + (" --output" if output else "") + (" --jsonl" if jsonl else "")
-    return Run(label, summary.frames, time.perf_counter() - started)
+    return clock.run(label, summary.frames)
 
 
 def remove_quietly(*paths):

@@ -79,18 +79,24 @@ def letterbox_placement(src_width: int, src_height: int, target_width: int, targ
 # ITU-R BT.601 luma weights in BGR order: what cv2.COLOR_BGR2GRAY computes.
 BGR_TO_GRAY = ((0.114, 0.587, 0.299),)
 BGR_TO_RGB = ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0))
+# A decoder's luma plane (Y) -> the gray value cv2.COLOR_BGR2GRAY gives of the decoded BGR frame, as
+# gray = Y * factor + bias. The BT.601 luma weights cancel the chroma terms of the YUV -> RGB matrix exactly, so
+# only the range differs: "limited" (MPEG, Y in 16..235, what mp4/H.264 decoders give) or "full" (JPEG).
+LUMA_TO_GRAY = {"limited": (255.0 / 219.0, -16.0 * 255.0 / 219.0), "full": (1.0, 0.0)}
 
 
 def area_weights(src_size: int, dst_size: int):
     """cv2.INTER_AREA's weights for shrinking ``src_size`` pixels to ``dst_size`` bins, as per-source-pixel
     arrays: pixel i adds ``first_weight[i]`` to bin ``bin_index[i]`` and ``second_weight[i]`` to the next bin
-    (a pixel straddles at most one bin edge when shrinking). Weights include the 1/scale of the mean."""
+    (a pixel straddles at most one bin edge when shrinking). Weights include the 1/scale of the mean.
+    ``whole[i]`` is 1 when pixel i lies wholly inside its bin (its weight is then exactly 1/scale)."""
     if not 0 < dst_size <= src_size:
         raise ValueError(f"area weights shrink only ({src_size} -> {dst_size})")
     scale = src_size / dst_size
     bin_index = np.empty(src_size, np.int64)
     first_weight = np.empty(src_size, np.float32)
     second_weight = np.zeros(src_size, np.float32)
+    whole = np.zeros(src_size, np.uint8)
     for i in range(src_size):
         b = min(int(i // scale), dst_size - 1)
         edge = (b + 1) * scale                      # where bin b ends, in source pixels
@@ -99,59 +105,82 @@ def area_weights(src_size: int, dst_size: int):
         first_weight[i] = inside / scale
         if inside < 1.0:
             second_weight[i] = (1.0 - inside) / scale
-    return bin_index, first_weight, second_weight
+        else:
+            whole[i] = 1
+    # Whole pixels must share one weight for the integer sums; 1/scale is the same float for all of them.
+    return bin_index, first_weight, second_weight, whole
 
 
-# fastmath lets the row sums vectorise (reassociated float adds: ~1.5x here); the inputs are finite uint8 values.
 @njit(cache=True, nogil=True, fastmath=True)
-def area_mix_into(rows, channels, row_bin, row_w0, row_w1, col_bin, col_w0, col_w1, mix, gain, offset,
-                  row_sums, bins, out):
-    """Area-average, mix colour channels and normalise, in one pass over the source.
+def area_mix_into(frame_rows, top, left, channels, row_bin, row_w0, row_w1, row_whole, col_bin, col_w0, col_w1,
+                  mix, bias, gain, offset, whole_sums, row_sums, out):
+    """Area-average a region of a frame, mix its colour channels and normalise, in one pass over the region.
 
-    rows (H, W*channels) uint8: the source region, channels interleaved (a BGR view reshaped, or gray).
-    row_*/col_*: ``area_weights`` of H -> Ho and W -> Wo. mix (Co, channels): output channel = sum of mix[co, c]
-    times source channel c (BGR -> gray luma weights, BGR -> RGB permutation). The mixed pixel value is clipped
-    to [0, 255] and written as ``value * gain[co] - offset[co]``.
-    row_sums (Ho, W*channels) and bins (Ho, Wo, channels) float32 are scratch; out (Co, Ho, Wo) float32.
+    frame_rows (H, W*channels) uint8, C-contiguous: the whole frame with channels interleaved (a BGR frame
+    reshaped, or a gray one), so the row loops see unit stride and vectorise; the region starts at row ``top``,
+    pixel column ``left``, and its size is given by the weights: ``row_*`` from ``area_weights(h, Ho)``,
+    ``col_*`` from ``area_weights(w, Wo)``; ``row_whole[y]`` is 1 when region row y lies wholly inside one bin.
+    mix (Co, channels): output channel co = sum over c of mix[co, c] * channel c (BGR -> luma weights, BGR -> RGB
+    permutation, luma -> gray range expansion) plus bias[co]; the mixed value is clipped to [0, 255] and written as
+    ``value * gain[co] - offset[co]``.
+    Scratch: whole_sums (Ho, w*channels) int32, row_sums (Ho, w*channels) float32. out (Co, Ho, Wo) float32.
     """
-    height, width_c = rows.shape
-    out_h = row_sums.shape[0]
-    out_w = bins.shape[1]
-    width = width_c // channels
+    height = row_bin.shape[0]
+    width = col_bin.shape[0]
+    span = width * channels
+    start = left * channels
+    out_h = out.shape[1]
+    # Rows wholly inside a bin all carry the same weight: sum them as integers (cheap, exact) and scale once.
+    whole_sums[:] = 0
     row_sums[:] = 0.0
+    whole_weight = np.float32(0.0)
     for y in range(height):
         b = row_bin[y]
-        w0 = row_w0[y]
-        w1 = row_w1[y]
-        target = row_sums[b]
-        for i in range(width_c):
-            target[i] += np.float32(rows[y, i]) * w0
-        if w1 != 0.0:
-            spill = row_sums[b + 1]
-            for i in range(width_c):
-                spill[i] += np.float32(rows[y, i]) * w1
-    bins[:] = 0.0
-    for oy in range(out_h):
-        sums = row_sums[oy]
+        # Slice first: an index like source[start + i] could be negative for all Numba knows, and the wraparound
+        # check that adds blocks vectorisation.
+        source = frame_rows[top + y, start:start + span]
+        if row_whole[y]:
+            whole_weight = row_w0[y]
+            target = whole_sums[b]
+            for i in range(span):
+                target[i] += np.int32(source[i])
+        else:
+            w0 = row_w0[y]
+            w1 = row_w1[y]
+            first = row_sums[b]
+            for i in range(span):
+                first[i] += np.float32(source[i]) * w0
+            if w1 != 0.0:
+                second = row_sums[b + 1]
+                for i in range(span):
+                    second[i] += np.float32(source[i]) * w1
+    for b in range(out_h):
+        first = row_sums[b]
+        whole = whole_sums[b]
+        for i in range(span):
+            first[i] += np.float32(whole[i]) * whole_weight
+    out[:] = 0.0
+    out_channels = out.shape[0]
+    for b in range(out_h):
+        sums = row_sums[b]
         for x in range(width):
-            b = col_bin[x]
+            ob = col_bin[x]
             w0 = col_w0[x]
             w1 = col_w1[x]
-            for c in range(channels):
-                value = sums[x * channels + c]
-                bins[oy, b, c] += value * w0
+            for co in range(out_channels):
+                value = bias[co]
+                for c in range(channels):
+                    value += mix[co, c] * sums[x * channels + c]
+                out[co, b, ob] += value * w0
                 if w1 != 0.0:
-                    bins[oy, b + 1, c] += value * w1
-    for co in range(out.shape[0]):
+                    out[co, b, ob + 1] += value * w1
+    for co in range(out_channels):
         g = gain[co]
         o = offset[co]
-        for oy in range(out_h):
-            for ox in range(out_w):
-                value = np.float32(0.0)
-                for c in range(channels):
-                    value += mix[co, c] * bins[oy, ox, c]
-                value = min(max(value, np.float32(0.0)), np.float32(255.0))
-                out[co, oy, ox] = value * g - o
+        for b in range(out_h):
+            for ox in range(out.shape[2]):
+                value = min(max(out[co, b, ox], np.float32(0.0)), np.float32(255.0))
+                out[co, b, ox] = value * g - o
 
 
 def _interpolation(src_w: int, src_h: int, dst_w: int, dst_h: int) -> int:
@@ -160,9 +189,11 @@ def _interpolation(src_w: int, src_h: int, dst_w: int, dst_h: int) -> int:
 
 
 class FramePreprocessor:
-    """Writes a BGR frame into ``model_input`` per ``config``; returns the region looked at (or None)."""
+    """Writes a BGR frame (or a gray / luma one, 2-D) into ``model_input`` per ``config``; returns the region
+    looked at (or None)."""
 
-    def __init__(self, config, model_input: np.ndarray, roi: Region | None = None, digit_finder=None):
+    def __init__(self, config, model_input: np.ndarray, roi: Region | None = None, digit_finder=None,
+                 luma_range: str = "full"):
         channels, height, width = (int(v) for v in config.input_shape)
         if model_input.shape != (channels, height, width) or model_input.dtype != np.float32:
             raise ValueError(f"model input is {model_input.shape} {model_input.dtype}, config says "
@@ -189,6 +220,10 @@ class FramePreprocessor:
         self.gain = (scale / std).astype(np.float32)
         self.offset = (mean / std).astype(np.float32)
         self._frame_shape = None
+        # How a 2-D (single channel) frame maps to gray: "full" = it is gray already; "limited" = a decoder's Y
+        # plane (the source says which, see sources.FileSource(luma=True)).
+        self.luma_factor, self.luma_bias = LUMA_TO_GRAY[luma_range]
+        self._luma_lut = np.clip(np.round(np.arange(256) * self.luma_factor + self.luma_bias), 0, 255).astype(np.uint8)
         if self.digit_mode:
             if digit_finder is None:
                 from stream_cnn.preprocess.digits import DigitFinder
@@ -217,15 +252,18 @@ class FramePreprocessor:
             self._area = place_w <= src_w and place_h <= src_h and frame_channels in (1, 3)
             if self._area:
                 if frame_channels == 1:
-                    mix = [[1.0]] * self.channels            # an already-gray frame feeds every channel
+                    mix = [[self.luma_factor]] * self.channels   # a gray (or luma) frame feeds every channel
+                    bias = [self.luma_bias] * self.channels
                 else:
                     mix = BGR_TO_GRAY if self.color == "gray" else BGR_TO_RGB
+                    bias = [0.0] * self.channels
                 self._mix = np.asarray(mix, np.float32)
+                self._bias = np.asarray(bias, np.float32)
                 self._frame_channels = frame_channels
                 self._row_weights = area_weights(src_h, place_h)
-                self._col_weights = area_weights(src_w, place_w)
+                self._col_weights = area_weights(src_w, place_w)[:3]
+                self._whole_sums = np.empty((place_h, src_w * frame_channels), np.int32)
                 self._row_sums = np.empty((place_h, src_w * frame_channels), np.float32)
-                self._bins = np.empty((place_h, place_w, frame_channels), np.float32)
                 px, py = self.placement[:2]
                 self._target = self.input[:, py:py + place_h, px:px + place_w]
             elif self.color == "gray":
@@ -252,15 +290,18 @@ class FramePreprocessor:
         if self.digit_mode:
             return self._digit_input(frame_bgr)
         x, y, w, h = self.source_region
-        view = frame_bgr[y:y + h, x:x + w]
         if self._area:
-            rows = view.reshape(h, w * self._frame_channels)   # a view for any C-ordered frame: rows stay strided
-            area_mix_into(rows, self._frame_channels, *self._row_weights, *self._col_weights, self._mix, self.gain,
-                          self.offset, self._row_sums, self._bins, self._target)
+            if not frame_bgr.flags.c_contiguous:
+                frame_bgr = np.ascontiguousarray(frame_bgr)     # decoders hand out contiguous frames; others pay
+            rows = frame_bgr.reshape(frame_bgr.shape[0], -1)
+            area_mix_into(rows, y, x, self._frame_channels, *self._row_weights, *self._col_weights, self._mix,
+                          self._bias, self.gain, self.offset, self._whole_sums, self._row_sums, self._target)
             return self.source_region
+        view = frame_bgr[y:y + h, x:x + w]
         px, py, pw, ph = self.placement
         if view.ndim == 2:
-            view = cv2.cvtColor(view, cv2.COLOR_GRAY2BGR)       # enlarging an already-gray ROI: rare, not hot
+            # Enlarging a ROI of a gray / luma frame: rare, not hot.
+            view = cv2.cvtColor(cv2.LUT(view, self._luma_lut), cv2.COLOR_GRAY2BGR)
         if self.color == "gray":
             cv2.cvtColor(view, cv2.COLOR_BGR2GRAY, dst=self._gray_region)
             cv2.resize(self._gray_region, (pw, ph), dst=self._converted, interpolation=self._interp)
@@ -274,7 +315,10 @@ class FramePreprocessor:
 
     def _digit_input(self, frame_bgr: np.ndarray) -> Region | None:
         rx, ry, rw, rh = self.region
-        cv2.cvtColor(frame_bgr[ry:ry + rh, rx:rx + rw], cv2.COLOR_BGR2GRAY, dst=self._gray_region)
+        if frame_bgr.ndim == 2:
+            cv2.LUT(frame_bgr[ry:ry + rh, rx:rx + rw], self._luma_lut, dst=self._gray_region)
+        else:
+            cv2.cvtColor(frame_bgr[ry:ry + rh, rx:rx + rw], cv2.COLOR_BGR2GRAY, dst=self._gray_region)
         box = self.digit_finder(self._gray_region, self._digit)
         if box is None:
             return None
