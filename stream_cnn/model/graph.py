@@ -24,8 +24,16 @@ class _Runtime:
         self.steps = []
         self._padded = {}
 
+        self.scratch_buffers = []
+
     def step(self, kernel, *args):
         self.steps.append((kernel, args))
+
+    def scratch(self, size):
+        """A float32 work buffer of `size` values for one kernel call (contents never read across calls)."""
+        buffer = np.zeros(size, dtype=np.float32)
+        self.scratch_buffers.append(buffer)
+        return buffer
 
     def padded_buffers(self):
         return list(self._padded.values())
@@ -43,6 +51,131 @@ class _Runtime:
             self._padded[key] = xp
             self.step(kernels.pad_into, x, xp, top, left)
         return self._padded[key]
+
+
+_ALIGN = 16   # floats: every buffer starts on a 64-byte boundary (one cache line, one AVX-512 vector)
+
+
+def _aligned_zeros(size):
+    """float32 zeros whose first element sits on a 64-byte boundary."""
+    raw = np.zeros(size + _ALIGN, dtype=np.float32)
+    shift = (-(raw.ctypes.data // 4)) % _ALIGN
+    return raw[shift:shift + size]
+
+
+class Program:
+    """The forward pass as executor calls: run-state buffers moved into one arena, weights into another, and
+    runs of kernel calls the executors know encoded as op tables (see kernels/program.py).
+
+    ``steps`` is what Model.forward runs: (callable, args) pairs, usually a single executor call; a kernel the
+    executors do not know (fractional_max_pool) stays a plain call on arena views, splitting the program.
+    ``relocate(array)`` gives the arena view standing for a buffer (or a view of one) planned before the move.
+    """
+
+    def __init__(self, owned, steps):
+        from stream_cnn.model.kernels import program as executors
+
+        self._executors = executors
+        self._ranges = []   # (start address, end address, arena offset) of each planned buffer
+        offset = 0
+        for buffer in owned:
+            self._ranges.append((buffer.ctypes.data, buffer.ctypes.data + buffer.nbytes, offset))
+            offset += -(-buffer.size // _ALIGN) * _ALIGN
+        self.state = _aligned_zeros(max(offset, 1))
+        for buffer, (_, _, start) in zip(owned, self._ranges):
+            self.state[start:start + buffer.size] = buffer.reshape(-1)   # keeps the padded borders' fill
+        self._params = []
+        self._param_offsets = {}
+        self._param_size = 0
+        encoded = [self._encode(kernel, args) for kernel, args in steps]
+        self.params = _aligned_zeros(max(self._param_size, 1))
+        for array, start in self._params:
+            self.params[start:start + array.size] = array.reshape(-1)
+        self.steps = self._segments(steps, encoded)
+
+    def _locate(self, array):
+        """Arena offset of an array lying inside a planned buffer, else None."""
+        address = array.ctypes.data
+        for start, end, offset in self._ranges:
+            if start <= address < end or (array.size == 0 and start <= address <= end):
+                return offset + (address - start) // 4
+        return None
+
+    def relocate(self, array):
+        if not isinstance(array, np.ndarray) or array.dtype != np.float32:
+            return array
+        offset = self._locate(array)
+        if offset is None:
+            return array
+        if not array.flags.c_contiguous:
+            raise AssertionError("planned buffers are used through C-contiguous views only")
+        return self.state[offset:offset + array.size].reshape(array.shape)
+
+    def _param(self, array):
+        key = id(array)
+        if key not in self._param_offsets:
+            self._params.append((array, self._param_size))
+            self._param_offsets[key] = self._param_size
+            self._param_size += -(-array.size // _ALIGN) * _ALIGN
+        return self._param_offsets[key]
+
+    def _encode(self, kernel, args):
+        """(op code, int64 row, float64 row) for a kernel call an executor can run, else None."""
+        executors = self._executors
+        flat = kernel in executors.FLAT_OPS
+        code, kinds = executors.FLAT_OPS[kernel] if flat else executors.KERNEL_OPS.get(kernel, (None, ""))
+        if code is None or len(kinds) != len(args):
+            return None
+        row = np.zeros(executors.ROW_WIDTH, dtype=np.int64)
+        reals = np.zeros(executors.FLOAT_SLOTS, dtype=np.float64)
+        slot = n_int = n_float = 0
+        for kind, value in zip(kinds, args):
+            if kind in "1234":
+                if not isinstance(value, np.ndarray) or value.dtype != np.float32 or not value.flags.c_contiguous:
+                    return None
+                shape = (value.size,) if flat else value.shape
+                if len(shape) != int(kind):
+                    return None
+                offset = self._locate(value)
+                arena = 0 if offset is not None else 1
+                base = 1 + slot * executors.ARRAY_FIELDS
+                row[base:base + 2 + len(shape)] = (arena, offset if arena == 0 else -1) + tuple(shape)
+                slot += 1
+            elif kind == "i":
+                row[executors.INT_BASE + n_int] = int(value)
+                n_int += 1
+            else:
+                reals[n_float] = float(value)
+                n_float += 1
+        # weights go to the params arena only once the whole call is known to be encodable
+        for index, (kind, value) in enumerate(zip(kinds, args)):
+            base = 1 + sum(1 for k in kinds[:index] if k in "1234") * executors.ARRAY_FIELDS
+            if kind in "1234" and row[base] == 1:
+                row[base + 1] = self._param(value)
+        row[0] = code
+        return code, row, reals
+
+    def _segments(self, steps, encoded):
+        """Consecutive encodable calls become one executor call; the others stay plain calls on arena views."""
+        result, run = [], []
+
+        def flush():
+            if run:
+                ops = np.ascontiguousarray(np.stack([row for _, row, _ in run]))
+                reals = np.ascontiguousarray(np.stack([r for _, _, r in run]))
+                basic = all(code in self._executors.BASIC_OPS for code, _, _ in run)
+                executor = self._executors.run_basic if basic else self._executors.run_full
+                result.append((executor, (ops, reals, self.state, self.params)))
+                run.clear()
+
+        for (kernel, args), op in zip(steps, encoded):
+            if op is None:
+                flush()
+                result.append((kernel, tuple(self.relocate(a) for a in args)))
+            else:
+                run.append(op)
+        flush()
+        return tuple(result)
 
 
 def _build_layers(config: ModelConfig):
@@ -227,12 +360,26 @@ class Model:
                     in_place.add(layer.name)
                 self._alias_of[layer.name] = source
 
+        pooled_by = self._plan_conv_pool_fusions(in_place) if self.fuse else {}
+        pool_of = {conv: pool for pool, (conv, _) in pooled_by.items()}
+        through = {name: pool for pool, (_, path) in pooled_by.items() for name in path}
+
         runtime = _Runtime()
         buffers = {INPUT: self.input}
         owned = [self.input]
         for layer in self.layers:
             inputs = [buffers[name] for name in layer.inputs]
-            if layer.name in self._alias_of:
+            if layer.name in pool_of:
+                # conv + 2x2 max pool in one kernel: the conv writes the pooled map straight into the pool's
+                # buffer; the full-size conv output never exists, so the conv's buffer (and feature map) is the
+                # pooled one.
+                out = np.zeros(self._by_name[pool_of[layer.name]].output_shape, dtype=np.float32)
+                owned.append(out)
+                layer.plan_pooled(runtime, layer.inputs, inputs, out)
+            elif layer.name in through or layer.name in pooled_by:
+                out = buffers[pooled_by[layer.name][0] if layer.name in pooled_by
+                              else pooled_by[through[layer.name]][0]]
+            elif layer.name in self._alias_of:
                 out = buffers[self._alias_of[layer.name]].reshape(layer.output_shape)
                 if layer.name in in_place:
                     layer.plan(runtime, layer.inputs, inputs, out)
@@ -241,14 +388,42 @@ class Model:
                 owned.append(out)
                 layer.plan(runtime, layer.inputs, inputs, out)
             buffers[layer.name] = out
-        self._steps = tuple(runtime.steps)
-        # Bytes of run state: the input, every layer output that is not a view, and the padded copies.
-        self.buffer_bytes = sum(b.nbytes for b in owned) + sum(b.nbytes for b in runtime.padded_buffers())
-        self._buffers = buffers
-        self.output = buffers[self.layers[-1].name]
-        self._feature_maps = [(layer.name, buffers[layer.name]) for layer in self.layers if layer.is_feature_map]
+        owned += runtime.padded_buffers() + runtime.scratch_buffers
+        # Bytes of run state: the input, every layer output that is not a view, the padded copies and scratch.
+        self.buffer_bytes = sum(b.nbytes for b in owned)
+        program = Program(owned, runtime.steps)
+        self._steps = program.steps
+        self.program = program
+        self._buffers = {name: program.relocate(array) for name, array in buffers.items()}
+        self.input = self._buffers[INPUT]
+        self.output = self._buffers[self.layers[-1].name]
+        self._feature_maps = [(layer.name, self._buffers[layer.name]) for layer in self.layers
+                              if layer.is_feature_map]
         self.fused = {name: ("folded" if name in folded else "in place" if name in in_place else "fused"
                              if not self._by_name[name].alias else "view") for name in self._alias_of}
+        self.fused.update({pool: "fused" for pool in pooled_by})
+
+    def _plan_conv_pool_fusions(self, in_place):
+        """{max pool name: (conv name, [alias layers between])} for every 2x2 stride-2 unpadded max pool whose
+        input is a 3x3 stride-1 conv read by nobody else (through folded BN / fused activation / dropout views)
+        with a monotone fused activation, so pooling before bias + activation is exact."""
+        fusions = {}
+        for layer in self.layers:
+            if layer.type != "max_pool" or layer.kernel != (2, 2) or layer.stride != (2, 2) or any(layer.pads):
+                continue
+            name, path = layer.inputs[0], []
+            while name != INPUT and name in self._alias_of and name not in in_place \
+                    and self._readers[name] == 1 and self._by_name[name].type in ("batchnorm", "activation",
+                                                                                   "dropout"):
+                path.append(name)
+                name = self._alias_of[name]
+            conv = self._by_name.get(name)
+            if conv is None or name in self._alias_of or self._readers[name] != 1 \
+                    or not getattr(conv, "flat_eligible", lambda: False)() \
+                    or not (conv.run_act in (0, 1, 3) or (conv.run_act == 2 and conv.run_alpha >= 0)):
+                continue
+            fusions[layer.name] = (name, path)
+        return fusions
 
     # --- running -------------------------------------------------------------------------------------------
 

@@ -242,12 +242,41 @@ class _ConvBase(Layer):
         self.run_bias = np.ascontiguousarray(
             (self.run_bias.astype(np.float64) * scale + shift).astype(np.float32))
 
-    def plan(self, runtime, input_names, inputs, out):
+    # Flat-plane 3x3 conv (kernels.conv3x3_flat) up to this many accumulator values per output plane: beyond
+    # that its four accumulators stop fitting in L2 and the row kernels of conv2d are as fast.
+    FLAT_MAX_PLANE = 16384
+
+    def flat_eligible(self):
+        """True if the conv runs as kernels.conv3x3_flat (3x3, stride 1, no dilation, no groups, modest map),
+        which can also fuse a following 2x2 max pool."""
+        if self.kernel != (3, 3) or self.stride != (1, 1) or self.dilation != (1, 1) or self.groups != 1:
+            return False
+        top, bottom, left, right = self.pads
+        return self.output_shape[1] * (self.input_shapes[0][2] + left + right) <= self.FLAT_MAX_PLANE
+
+    def _padded_input(self, runtime, input_names, inputs):
         x = inputs[0]
         if any(self.pads):
             x = runtime.padded(input_names[0], x, self.pads, 0.0)
+        return x
+
+    def plan(self, runtime, input_names, inputs, out):
+        x = self._padded_input(runtime, input_names, inputs)
+        if self.flat_eligible():
+            scratch = runtime.scratch(kernels.flat_scratch_size(x.shape[1] - 2, x.shape[2]))
+            runtime.step(kernels.conv3x3_flat, x, self.run_weight, self.run_bias, out, scratch, 1, self.run_act,
+                         self.run_alpha)
+            return
         runtime.step(kernels.conv2d, x, self.run_weight, self.run_bias, out, self.stride[0], self.stride[1],
                      self.dilation[0], self.dilation[1], self.groups, self.run_act, self.run_alpha)
+
+    def plan_pooled(self, runtime, input_names, inputs, pooled):
+        """Emit conv + bias + activation + 2x2 stride-2 max pool as one call writing `pooled` (flat_eligible
+        convs with a monotone activation only; the Model checks)."""
+        x = self._padded_input(runtime, input_names, inputs)
+        scratch = runtime.scratch(kernels.flat_scratch_size(x.shape[1] - 2, x.shape[2]))
+        runtime.step(kernels.conv3x3_flat, x, self.run_weight, self.run_bias, pooled, scratch, 2, self.run_act,
+                     self.run_alpha)
 
     def reference_forward(self, inputs):
         return reference.conv2d(inputs[0], self.weight, self.bias, self.stride, self.pads, self.dilation,
