@@ -1,7 +1,6 @@
 """Every fault the issue lists, each ending in one clear line and its exit code, with the outputs written so far
 still valid: no camera (2), missing / non-video / truncated-before-start files (3), truncated or corrupt files and
 cameras that stop or freeze mid-stream (4), unwritable outputs (6, before processing), Ctrl-C (130)."""
-import json
 import os
 import signal
 import subprocess
@@ -9,23 +8,16 @@ import sys
 import time
 
 import cv2
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from helpers import REPO, make_clip, read_jsonl, run_subprocess, synthetic_frame
 from stream_cnn.cli import main
 from stream_cnn.errors import StreamInterrupted
 from stream_cnn.model import load_model
 from stream_cnn.pipeline import Pipeline, PipelineOptions
 from stream_cnn.sinks import JsonlSink, VideoFileSink, count_playable_frames
 from stream_cnn.sources import LiveSource
-from test_pipeline_cli import REPO, make_clip, make_tiny_model, read_jsonl, run_subprocess, synthetic_frame
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    return make_tiny_model(tmp_path_factory.mktemp("model"))
-
 
 @pytest.fixture(scope="module")
 def avi_clip(tmp_path_factory):

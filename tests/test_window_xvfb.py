@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
+from helpers import REPO, make_clip, read_jsonl
 from stream_cnn.overlay import TOP_BAR_COLOR
-from test_pipeline_cli import REPO, make_clip, make_tiny_model, read_jsonl
 
 pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None,
                                 reason="the Xvfb binary is not installed (Debian package xvfb; .ci/run installs it)")
@@ -49,8 +49,8 @@ def screenshot(display: str, path) -> np.ndarray:
     return image
 
 
-def test_window_shows_the_overlay_under_xvfb(tmp_path, xvfb):
-    model = make_tiny_model(tmp_path / "model")
+def test_window_shows_the_overlay_under_xvfb(tmp_path, xvfb, tiny_model):
+    model = tiny_model
     clip = make_clip(tmp_path / "clip.mp4", count=450)           # 15 s at 30 fps: plenty of time to look
     jsonl = tmp_path / "p.jsonl"
     env = dict(os.environ, DISPLAY=xvfb, QT_X11_NO_MITSHM="1")
