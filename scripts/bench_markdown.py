@@ -122,6 +122,8 @@ def main(path):
         parts.append(("Pipeline", pipeline_section(result)))
     if result.get("alloc"):
         parts.append(("Allocation", alloc_section(result)))
+    for item in result.get("errors", []):
+        parts.append((f"Section failed: {item['section']}", item["error"]))
     parts.append(("Targets", targets_section(result)))
     print("\n\n".join(f"### {title}\n\n{body}" for title, body in parts))
 

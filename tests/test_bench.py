@@ -47,6 +47,7 @@ def test_quick_json_has_every_section(quick_result):
         assert key in quick_result
     assert [m["model"] for m in quick_result["models"]] == MODELS
     assert quick_result["settings"]["quick"] is True
+    assert quick_result["errors"] == []
 
 
 def test_machine_peak_is_derived_from_its_parts(quick_result):

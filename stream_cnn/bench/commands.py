@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from stream_cnn.errors import UsageError
+from stream_cnn.errors import StreamCnnError, UsageError
 
 
 def _sections(text):
@@ -68,6 +68,9 @@ def bench(models_text, rounds, only_text, quick, as_json):
         click.echo(json.dumps(_json_safe(result), indent=2))
     else:
         click.echo(format_report(result))
+    if result["errors"]:
+        failed = "; ".join(f"{item['section']}: {item['error']}" for item in result["errors"])
+        raise StreamCnnError(f"{len(result['errors'])} benchmark section(s) failed ({failed})")
 
 
 commands = [bench]

@@ -27,6 +27,7 @@ class BenchModel:
     key: str            # the name used on the command line and in the report
     model: object       # stream_cnn.model.Model
     weights_note: str   # where the weights came from
+    source: str | None = None   # what a fresh process passes to load_model (None: save a copy first)
 
     @property
     def input_shape(self):
@@ -51,7 +52,7 @@ def load_bench_model(key: str) -> BenchModel:
         if bundled.exists():
             config = read_config(bundled)
             if config.weights_path is not None and config.weights_path.exists():
-                return BenchModel(key, Model(config), f"trained ({config.weights_path.name}, bundled)")
+                return BenchModel(key, Model(config), f"trained ({config.weights_path.name}, bundled)", "digits")
     if key in CONFIG_FILES:
         path = CONFIGS_DIR / CONFIG_FILES[key]
         if not path.exists():
@@ -66,7 +67,7 @@ def load_bench_model(key: str) -> BenchModel:
 
     config = read_config(resolve(key))   # a bundled name or a .toml path; ModelFileError otherwise
     if config.weights is not None:
-        return BenchModel(key, Model(config), f"trained ({config.weights_path.name})")
+        return BenchModel(key, Model(config), f"trained ({config.weights_path.name})", key)
     model, note = _seeded(config)
     return BenchModel(key, model, note)
 

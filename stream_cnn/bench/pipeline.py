@@ -21,6 +21,8 @@ import time
 import cv2
 import numpy as np
 
+from stream_cnn.errors import StreamCnnError
+
 CLIP_SIZE = (640, 480)
 CLIP_FPS = 30.0
 
@@ -30,7 +32,7 @@ def make_clip(path: str, frames: int, size=CLIP_SIZE, fps=CLIP_FPS, digit: str =
     width, height = size
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
-        raise RuntimeError(f"cannot write the benchmark clip {path} with mp4v")
+        raise StreamCnnError(f"cannot write the benchmark clip {path}: no mp4v encoder in this OpenCV build")
     rng = np.random.default_rng(5)
     # A desk: a dim gradient with fixed grain, so the frames are not trivially compressible.
     ramp = np.linspace(60, 110, width, dtype=np.float32)[None, :] + np.linspace(0, 30, height, dtype=np.float32)[:, None]
@@ -66,7 +68,7 @@ def sample_frame(index: int = 10) -> np.ndarray:
                 frame = image
         capture.release()
     if frame is None:
-        raise RuntimeError("cannot decode the generated benchmark clip")
+        raise StreamCnnError("cannot decode the generated benchmark clip (no mp4v decoder in this OpenCV build?)")
     return frame
 
 

@@ -142,6 +142,8 @@ def format_report(result: dict) -> str:
                 text += (f"; preprocess+forward per frame: {frame['net_bytes_per_pass']:g} B net, peak "
                          f"{frame['peak_bytes_above_start']:,} B")
             out.append(text)
+    for item in result.get("errors", []):
+        out += ["", f"SECTION FAILED: {item['section']}: {item['error']}"]
     out += ["", "TARGETS"]
     for target in result["targets"]:
         value = target["measured"]

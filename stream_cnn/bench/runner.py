@@ -5,6 +5,8 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 
+from stream_cnn.errors import StreamCnnError
+
 SECTIONS = ("latency", "startup", "pipeline", "alloc")
 
 
@@ -49,39 +51,54 @@ def run_bench(settings: BenchSettings, command: str, log=lambda text: None) -> d
                          for b in bench_models],
               "latency": None, "startup": None, "pipeline": None, "alloc": None}
 
+    errors = []
+
+    def section(name, measure):
+        """Run one section; a failure is recorded and reported, and the other sections still run."""
+        try:
+            result[name] = measure()
+        except StreamCnnError as err:
+            errors.append({"section": name, "error": str(err)})
+            log(f"{name}: FAILED: {err}")
+
     if "latency" in settings.only:
         from stream_cnn.bench.latency import bench_model
-        sections = []
-        for bench in bench_models:
-            log(f"latency: {bench.key} ...")
-            sections.append(bench_model(bench, settings.rounds, settings.slice_s, settings.warmup_s, machine,
-                                        reference_rounds=1 if settings.quick else 3,
-                                        agreement_inputs=1 if settings.quick else 3))
-        result["latency"] = {"rounds": settings.rounds, "models": sections}
+
+        def latency():
+            sections = []
+            for bench in bench_models:
+                log(f"latency: {bench.key} ...")
+                sections.append(bench_model(bench, settings.rounds, settings.slice_s, settings.warmup_s, machine,
+                                            reference_rounds=1 if settings.quick else 3,
+                                            agreement_inputs=1 if settings.quick else 3))
+            return {"rounds": settings.rounds, "models": sections}
+        section("latency", latency)
 
     default = bench_models[0]   # start-up and pipeline run the first (default) model
     if "startup" in settings.only or "pipeline" in settings.only:
         with tempfile.TemporaryDirectory(prefix="stream-cnn-bench-model-") as workdir:
-            # A model file on disk, so a fresh process loads exactly these weights.
-            model_path = str(default.model.save(os.path.join(workdir, f"{default.key}.toml")))
+            # A fresh process loads the model as a user names it; seeded models are saved to a file first, so
+            # it loads exactly these weights.
+            model_path = default.source or str(default.model.save(os.path.join(workdir, f"{default.key}.toml")))
             if "startup" in settings.only:
                 from stream_cnn.bench.startup import bench_startup
                 log(f"start-up: {default.key} (warm x{settings.startup_runs}"
                     f"{', then an empty cache' if settings.cold_compile else ''}) ...")
-                result["startup"] = bench_startup(model_path, default.key, settings.startup_runs,
-                                                  settings.cold_compile)
+                section("startup", lambda: bench_startup(model_path, default.key, settings.startup_runs,
+                                                         settings.cold_compile))
             if "pipeline" in settings.only:
                 from stream_cnn.bench.pipeline import bench_pipeline
                 log(f"pipeline: {default.key} ...")
-                result["pipeline"] = bench_pipeline(default.model, default.key, settings.clip_frames,
-                                                    settings.pipeline_repeats, log)
+                section("pipeline", lambda: bench_pipeline(default.model, default.key, settings.clip_frames,
+                                                           settings.pipeline_repeats, log))
 
     if "alloc" in settings.only:
         from stream_cnn.bench.alloc import bench_allocation
         from stream_cnn.bench.pipeline import sample_frame
         log("allocation ...")
-        result["alloc"] = bench_allocation(bench_models, settings.alloc_passes, sample_frame())
+        section("alloc", lambda: bench_allocation(bench_models, settings.alloc_passes, sample_frame()))
 
+    result["errors"] = errors
     result["load_average_end"] = current_load()
     result["targets"] = evaluate_targets(result)
     return result
