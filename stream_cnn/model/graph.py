@@ -25,6 +25,7 @@ class _Runtime:
         self._padded = {}
 
         self.scratch_buffers = []
+        self._subsampled = {}
 
     def step(self, kernel, *args):
         self.steps.append((kernel, args))
@@ -36,7 +37,19 @@ class _Runtime:
         return buffer
 
     def padded_buffers(self):
-        return list(self._padded.values())
+        return list(self._padded.values()) + list(self._subsampled.values())
+
+    def subsampled(self, source_key, x, stride_h, stride_w, out_h, out_w):
+        """A buffer holding x[:, ::stride_h, ::stride_w] (first out_h rows, out_w columns), refreshed by a
+        subsample_into step; shared by consumers of the same source and stride."""
+        from stream_cnn.model import kernels
+
+        key = (source_key, stride_h, stride_w, out_h, out_w)
+        if key not in self._subsampled:
+            buffer = np.zeros((x.shape[0], out_h, out_w), dtype=np.float32)
+            self._subsampled[key] = buffer
+            self.step(kernels.subsample_into, x, buffer, stride_h, stride_w)
+        return self._subsampled[key]
 
     def padded(self, source_name, x, pads, fill):
         """A buffer holding x with the given (top, bottom, left, right) border, refreshed by a pad_into step.

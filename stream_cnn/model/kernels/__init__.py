@@ -13,6 +13,7 @@ from stream_cnn.model.kernels.conv import (
     conv_macs,
     flat_scratch_size,
     pad_into,
+    subsample_into,
     use_parallel_conv,
 )
 from stream_cnn.model.kernels.dense import dense
@@ -52,5 +53,6 @@ __all__ = [
     "min_pool",
     "pad_into",
     "softmax",
+    "subsample_into",
     "use_parallel_conv",
 ]

@@ -45,6 +45,23 @@ def pad_into(x, xp, top, left):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def subsample_into(x, out, stride_h, stride_w):
+    """out[c, oy, ox] = x[c, oy * stride_h, ox * stride_w] for the (C, Ho, Wo) of out: the pixels a strided 1x1
+    conv reads, made dense so the stride-1 pointwise path can run on them."""
+    channels, out_h, out_w = out.shape
+    for c in range(channels):
+        for oy in range(out_h):
+            src = x[c, oy * stride_h]
+            dst = out[c, oy]
+            if stride_w == 2:
+                for ox in range(out_w):
+                    dst[ox] = src[2 * ox]
+            else:
+                for ox in range(out_w):
+                    dst[ox] = src[ox * stride_w]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _fill_bias(out, b, oc):
     plane = out[oc]
     value = b[oc]

@@ -21,7 +21,7 @@ The Model picks run_basic when every op of a segment is in BASIC_OPS.
 from numba import njit
 
 from stream_cnn.model.kernels.activations import activation, glu, softmax
-from stream_cnn.model.kernels.conv import conv2d, conv3x3_flat, pad_into
+from stream_cnn.model.kernels.conv import conv2d, conv3x3_flat, pad_into, subsample_into
 from stream_cnn.model.kernels.dense import dense
 from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.pool import (adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool,
@@ -51,6 +51,7 @@ OP_ADAPTIVE_MAX_POOL = 16
 OP_ADD = 17
 OP_CONCAT = 18
 OP_GLU = 19
+OP_SUBSAMPLE = 20
 
 BASIC_OPS = frozenset({OP_PAD, OP_CONV3X3_FLAT, OP_MAX_POOL, OP_DENSE, OP_SOFTMAX, OP_ACTIVATION})
 
@@ -70,6 +71,7 @@ KERNEL_OPS = {
     adaptive_max_pool: (OP_ADAPTIVE_MAX_POOL, "33"),
     concat_into: (OP_CONCAT, "33i"),
     glu: (OP_GLU, "33"),
+    subsample_into: (OP_SUBSAMPLE, "33ii"),
 }
 # activation and add take arrays of any rank; the Model hands them flat (rank 1) views.
 FLAT_OPS = {activation: (OP_ACTIVATION, "11if"), add: (OP_ADD, "111if")}
@@ -174,6 +176,8 @@ def run_full(ops, reals, state, params):
                 real[0])
         elif code == OP_CONCAT:
             concat_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i])
+        elif code == OP_SUBSAMPLE:
+            subsample_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1])
         elif code == OP_GLU:
             glu(_v3(row, 0, state, params), _v3(row, 1, state, params))
         else:
