@@ -229,16 +229,23 @@ class DigitFinder:
         kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
         paper = cv2.dilate(crop, kernel)
         paper = cv2.blur(paper, (window, window))
+        # Ink is looked for in the sheet's convex hull, so that what the thumbs put on the paper is seen whole.
+        hull = np.zeros_like(mask)
+        cv2.fillConvexPoly(hull, cv2.convexHull(outline).reshape(-1, 2) - (sx, sy), 255)
         ink = cv2.compare(crop, cv2.convertScaleAbs(paper, alpha=INK_RATIO), cv2.CMP_LT)
-        cv2.bitwise_and(ink, mask, dst=ink)
+        cv2.bitwise_and(ink, hull, dst=ink)
         count, labels, stats, centroids = cv2.connectedComponentsWithStats(ink, connectivity=8)
         if count <= 1:
             return None
-        # Border band: inside the outline but within BORDER_BAND of it.
+        # Ink reaching in from outside the sheet is not written on it: components with pixels in the hull's
+        # border band, or in what of the hull is not the sheet's own region (the notches the thumbs cut, plus
+        # the region's one-pixel rim) are fingers, the sheet's edge, the room. A digit only needs to keep a
+        # pixel clear of a thumb, not a whole band.
         band_px = max(2, int(round(BORDER_BAND * short_side)))
-        interior = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * band_px + 1, 2 * band_px + 1)))
+        hull_core = cv2.erode(hull, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * band_px + 1, 2 * band_px + 1)))
+        region_core = cv2.erode(mask, self._barrier_kernel)
         touching = np.zeros(count, bool)
-        touching[labels[(mask > 0) & (interior == 0)]] = True
+        touching[labels[(ink > 0) & ((hull_core == 0) | (region_core == 0))]] = True
         areas = stats[:, cv2.CC_STAT_AREA]
         candidates = np.nonzero(~touching & (areas >= max(4.0, MIN_COMPONENT_AREA * sheet_area)))[0]
         candidates = candidates[candidates != 0]
