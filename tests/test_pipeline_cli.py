@@ -182,3 +182,142 @@ def test_demo_writes_video_and_jsonl(tmp_path):
     assert count_playable_frames(tmp_path / "demo" / "annotated.mp4") == total
     assert "classes:" in result.stdout
     assert any(r["label"] is not None for r in records)       # the demo clip shows digits the model reads
+
+
+def test_luma_path_predicts_what_the_bgr_path_predicts(tmp_path, tiny_model, clip):
+    # No output file and no window: frames come as the decoder's luma plane. With --output they are BGR. Same model
+    # input to within a grey level, so the same predictions.
+    luma = run_cli(["video", clip, "--model", tiny_model, "--jsonl", tmp_path / "luma.jsonl", "--no-display",
+                    "--topk", 4])
+    bgr = run_cli(["video", clip, "--model", tiny_model, "--jsonl", tmp_path / "bgr.jsonl", "--no-display",
+                   "--topk", 4, "--output", tmp_path / "a.mp4"])
+    assert luma.exit_code == 0 and bgr.exit_code == 0, luma.output + bgr.output
+    luma_records, bgr_records = read_jsonl(tmp_path / "luma.jsonl"), read_jsonl(tmp_path / "bgr.jsonl")
+    assert [r["frame"] for r in luma_records] == [r["frame"] for r in bgr_records] == list(range(30))
+    for a, b in zip(luma_records, bgr_records):
+        probs_a, probs_b = dict(a["topk"]), dict(b["topk"])
+        assert max(abs(probs_a[label] - probs_b[label]) for label in TINY_LABELS) < 0.03
+
+
+def test_luma_and_bgr_frames_make_the_same_model_input(tiny_model, clip):
+    from types import SimpleNamespace
+
+    from stream_cnn.preprocess import FramePreprocessor
+    from stream_cnn.sources import open_file
+
+    cfg = SimpleNamespace(input_shape=(1, 28, 28), color="gray", scale=1.0, mean=[0.0], std=[1.0],
+                          resize="stretch", preprocess="frame")     # model input in grey levels
+    luma_source, bgr_source = open_file(clip, luma=True).start(), open_file(clip).start()
+    from_luma, from_bgr = np.zeros((1, 28, 28), np.float32), np.zeros((1, 28, 28), np.float32)
+    luma_pre = FramePreprocessor(cfg, from_luma, luma_to_gray=luma_source.luma_to_gray)
+    bgr_pre = FramePreprocessor(cfg, from_bgr)
+    differences = []
+    try:
+        while (luma_frame := luma_source.read()) is not None:
+            luma_pre(luma_frame.image)
+            bgr_pre(bgr_source.read().image)
+            differences.append(np.abs(from_luma - from_bgr))
+    finally:
+        luma_source.close()
+        bgr_source.close()
+    assert len(differences) == 30
+    # Block means of the same picture: well within a grey level on average (the decoder rounds its YUV -> BGR
+    # conversion and clips saturated colours; the luma plane is exact), never more than a few.
+    assert np.mean(differences) < 0.5 and np.max(differences) < 4.0
+
+
+def test_the_luma_path_is_taken_only_when_nothing_needs_the_picture(tmp_path, tiny_model, clip, monkeypatch):
+    from stream_cnn import sources
+
+    opened = []
+    real_open_file = sources.open_file
+
+    def spy(*args, **kwargs):
+        source = real_open_file(*args, **kwargs)
+        opened.append(source.luma_range)
+        return source
+
+    monkeypatch.setattr(sources, "open_file", spy)
+    run_cli(["video", clip, "--model", tiny_model, "--no-display", "--max-frames", 2])
+    run_cli(["video", clip, "--model", tiny_model, "--no-display", "--max-frames", 2, "--output", tmp_path / "a.mp4"])
+    run_cli(["video", clip, "--model", tiny_model, "--no-display", "--max-frames", 2, "--record", tmp_path / "r"])
+    digit_model = make_tiny_model(tmp_path / "m", preprocess="digit")
+    run_cli(["video", clip, "--model", digit_model, "--no-display", "--max-frames", 2])
+    assert opened == ["limited", None, None, None]
+
+
+class ScriptedWindow:
+    """Stands in for the cv2 window: records what the main thread shows and answers with scripted key actions."""
+
+    def __init__(self, actions):
+        self.actions = list(actions)
+        self.shown = []
+        self.snapshots = []
+        self.threads = set()
+
+    def open(self):
+        return None
+
+    def show(self, frame, wait_ms=1):
+        import threading
+
+        self.threads.add(threading.current_thread().name)
+        if frame is not None:
+            self.shown.append(frame)
+        return self.actions.pop(0) if self.actions else None
+
+    def save_snapshot(self, frame):
+        self.snapshots.append(f"snapshot-{len(self.snapshots)}.png")
+        return self.snapshots[-1]
+
+    def close(self):
+        pass
+
+
+def window_pipeline(tmp_path, model_path, clip_path, window, roi=None):
+    from stream_cnn.model import load_model
+    from stream_cnn.pipeline import Pipeline, PipelineOptions
+    from stream_cnn.sinks import JsonlSink
+    from stream_cnn.sources import open_file
+
+    pipeline = Pipeline(open_file(clip_path), load_model(model_path), PipelineOptions(display=True, roi=roi),
+                        jsonl=JsonlSink(str(tmp_path / "p.jsonl")), echo=lambda *args, **kwargs: None)
+    pipeline.window = window
+    return pipeline
+
+
+def test_window_runs_on_the_main_thread_and_quits_on_its_key(tmp_path, tiny_model, clip):
+    import threading
+
+    window = ScriptedWindow([None, "snapshot", "pause", None, "pause", None, "quit"])
+    summary = window_pipeline(tmp_path, tiny_model, clip, window).run()
+    assert window.threads == {threading.current_thread().name}       # imshow / waitKey only here
+    assert summary.ended_by == "quit key" and 1 <= summary.frames <= 30
+    assert len(window.snapshots) == 1 and window.shown
+    green = np.all(np.abs(window.shown[0][:80, :160].astype(int) - np.array(TOP_BAR_COLOR)) < 45, axis=2)
+    assert green.sum() > 30                                            # the overlay is drawn on what is shown
+    assert len(read_jsonl(tmp_path / "p.jsonl")) == summary.frames
+
+
+def test_window_to_the_end_of_a_file_and_worker_errors_reach_the_caller(tmp_path, tiny_model, clip):
+    from stream_cnn.errors import UsageError
+
+    summary = window_pipeline(tmp_path, tiny_model, clip, ScriptedWindow([])).run()
+    assert summary.frames == 30 and summary.ended_by == "end of stream"
+    # A ROI outside the frame fails on the processing thread; the caller gets the same one-line error.
+    with pytest.raises(UsageError, match="outside"):
+        window_pipeline(tmp_path, tiny_model, clip, ScriptedWindow([]), roi=(900, 900, 10, 10)).run()
+
+
+def test_throughput_probe_runs_every_variant_on_a_small_clip(tmp_path, tiny_model):
+    from stream_cnn.pipeline import throughput
+
+    clip_path = throughput.make_probe_clip(tmp_path / "probe.mp4", frames=12, width=160, height=120)
+    runs = [throughput.decode_only(clip_path), throughput.encode_only(clip_path, tmp_path / "enc.mp4"),
+            throughput.video(clip_path, tiny_model), throughput.video(clip_path, tiny_model,
+                                                                       output=str(tmp_path / "out.mp4"))]
+    assert [run.frames for run in runs] == [12, 12, 12, 12]
+    assert all(run.fps > 0 and run.cpu_seconds >= 0 for run in runs)
+    assert count_playable_frames(tmp_path / "enc.mp4") == count_playable_frames(tmp_path / "out.mp4") == 12
+    model_path = throughput.make_probe_model(tmp_path / "probe-model")
+    assert throughput.video(clip_path, model_path).frames == 12

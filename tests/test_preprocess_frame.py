@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from stream_cnn.errors import UsageError
 from stream_cnn.preprocess import FramePreprocessor, centre_crop, letterbox_placement, parse_roi
+from stream_cnn.preprocess.frame import area_weights
 
 SCALE = 1 / 255
 
@@ -181,3 +182,84 @@ def test_any_geometry_stays_inside_the_frame_and_in_range(frame_w, frame_h, in_w
     assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= frame_w and y + h <= frame_h
     assert np.all(np.isfinite(target))
     assert target.min() >= normalised(0) - 1e-5 and target.max() <= normalised(255) + 1e-5
+
+
+def opencv_reference(frame_bgr, cfg, region=None):
+    """The OpenCV path the area kernel replaces: cvtColor, INTER_AREA resize, then normalise (stretch only)."""
+    channels, height, width = cfg.input_shape
+    x, y, w, h = region or (0, 0, frame_bgr.shape[1], frame_bgr.shape[0])
+    view = frame_bgr[y:y + h, x:x + w]
+    if cfg.color == "gray":
+        planes = [cv2.resize(cv2.cvtColor(view, cv2.COLOR_BGR2GRAY), (width, height), interpolation=cv2.INTER_AREA)]
+    else:
+        rgb = cv2.cvtColor(cv2.resize(view, (width, height), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        planes = [rgb[:, :, c] for c in range(3)]
+    return np.stack([(p * SCALE - m) / s for p, m, s in zip(planes, cfg.mean, cfg.std)]).astype(np.float32)
+
+
+@settings(max_examples=25, deadline=None)
+@given(frame_w=st.integers(30, 330), frame_h=st.integers(30, 250), in_w=st.integers(4, 30), in_h=st.integers(4, 30),
+       color=st.sampled_from(["gray", "rgb"]), seed=st.integers(0, 2 ** 16))
+def test_area_kernel_matches_opencv_cvtcolor_and_inter_area(frame_w, frame_h, in_w, in_h, color, seed):
+    # Smooth random content (a blurred noise field), like a camera picture, plus hard edges from a rectangle.
+    rng = np.random.default_rng(seed)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (frame_h, frame_w, 3), dtype=np.uint8), (0, 0), 2)
+    cv2.rectangle(frame, (frame_w // 4, frame_h // 4), (frame_w // 2, frame_h // 2), (250, 20, 120), -1)
+    channels = 1 if color == "gray" else 3
+    cfg = config(shape=(channels, in_h, in_w), color=color, mean=(0.5,) * channels, std=(0.25,) * channels)
+    pre, target = make(cfg)
+    pre(frame)
+    assert pre._area
+    expected = opencv_reference(frame, cfg)
+    # OpenCV rounds to uint8 twice (gray, then the resize); the kernel keeps floats: at most ~1 grey level apart.
+    assert np.abs(target - expected).max() <= 1.01 * SCALE / 0.25
+
+
+def test_area_weights_are_inter_area_coverage():
+    bins, first, second, whole = area_weights(10, 4)           # scale 2.5: bins [0,2.5) [2.5,5) [5,7.5) [7.5,10)
+    assert list(bins) == [0, 0, 0, 1, 1, 2, 2, 2, 3, 3]
+    np.testing.assert_allclose(first + second, 1 / 2.5, rtol=1e-6)  # every pixel counts fully, once
+    np.testing.assert_allclose([first[2], second[2]], [0.5 / 2.5, 0.5 / 2.5], rtol=1e-6)   # pixel 2 straddles
+    per_bin = np.zeros(4)
+    np.add.at(per_bin, bins, first)
+    np.add.at(per_bin, np.minimum(bins + 1, 3), second)
+    np.testing.assert_allclose(per_bin, 1.0, rtol=1e-6)         # each bin is a mean
+    assert list(whole) == [1, 1, 0, 1, 1, 1, 1, 0, 1, 1]
+    with pytest.raises(ValueError):
+        area_weights(4, 10)
+
+
+def test_roi_and_crop_go_through_the_kernel_like_opencv():
+    rng = np.random.default_rng(3)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8), (0, 0), 3)
+    cfg = config(shape=(1, 20, 20))
+    pre, target = make(cfg, roi=(50, 30, 200, 150))
+    pre.resize = "crop"
+    region = pre(frame)
+    assert region == (75, 30, 150, 150) and pre._area
+    assert np.abs(target - opencv_reference(frame, cfg, region)).max() <= 1.01 * SCALE / 0.25
+
+
+def test_luma_frames_give_what_the_bgr_frame_gives():
+    # A decoder's limited-range luma plane of a gray picture is 16 + gray * 219 / 255.
+    rng = np.random.default_rng(5)
+    gray = cv2.GaussianBlur(rng.integers(0, 256, (120, 160), dtype=np.uint8), (0, 0), 2)
+    luma = np.round(16 + gray.astype(np.float64) * 219 / 255).astype(np.uint8)
+    bgr = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    from_bgr, bgr_target = make(config(shape=(1, 12, 16)))
+    from_bgr(bgr)
+    target = np.zeros((1, 12, 16), np.float32)
+    FramePreprocessor(config(shape=(1, 12, 16)), target, luma_to_gray="limited")(luma)
+    assert np.abs(target - bgr_target).max() <= 1.01 * SCALE / 0.25
+    # An already-gray 2-D frame ("full" range) is taken as it is.
+    target_full = np.zeros((1, 12, 16), np.float32)
+    FramePreprocessor(config(shape=(1, 12, 16)), target_full)(gray)
+    assert np.abs(target_full - bgr_target).max() <= 0.01 * SCALE / 0.25
+
+
+def test_enlarging_a_small_roi_keeps_the_bilinear_path():
+    pre, target = make(config(shape=(1, 28, 28)), roi=(10, 10, 8, 8))
+    frame = np.zeros((60, 80, 3), np.uint8)
+    frame[10:18, 10:18] = 255
+    assert pre(frame) == (10, 10, 8, 8) and not pre._area
+    assert np.allclose(target, normalised(255))

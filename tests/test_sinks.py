@@ -10,6 +10,7 @@ import pytest
 from stream_cnn.errors import OutputError
 from stream_cnn.sinks import (JsonlSink, Recorder, VideoFileSink, WindowSink, check_writable_file,
                               count_playable_frames, display_problem)
+from stream_cnn.sinks.video import verify_playable
 from stream_cnn.sources import open_file
 
 
@@ -133,3 +134,27 @@ def test_display_problem_without_display(monkeypatch):
     assert "no X server" in display_problem()
     # The window refuses to open instead of letting the GUI backend abort the process.
     assert "no X server" in WindowSink("t").open()
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.avi"])
+def test_playability_check_reads_two_frames_not_the_whole_file(tmp_path, name):
+    sink = VideoFileSink(str(tmp_path / name), 30)
+    for frame in frames(25):
+        sink.write(frame)
+    assert sink.close() == 25
+    assert verify_playable(sink.path, 25) == 25
+    # A count that disagrees with what was written is settled by decoding everything.
+    assert verify_playable(sink.path, 26) == count_playable_frames(sink.path) == 25
+
+
+def test_playability_check_of_a_cut_or_bogus_file(tmp_path):
+    sink = VideoFileSink(str(tmp_path / "out.avi"), 30)
+    for frame in frames(25):
+        sink.write(frame)
+    sink.close()
+    data = open(sink.path, "rb").read()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    assert verify_playable(str(cut), 25) == count_playable_frames(str(cut)) < 25
+    (tmp_path / "bogus.mp4").write_bytes(b"not a video" * 100)
+    assert verify_playable(str(tmp_path / "bogus.mp4"), 10) == 0

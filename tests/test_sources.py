@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from stream_cnn.errors import CameraNotFoundError, SourceError, StreamInterrupted
+from stream_cnn.preprocess.frame import LUMA_TO_GRAY
 from stream_cnn.sources import FileSource, LiveSource, open_camera, open_file, parse_device
+from stream_cnn.sources.capture import luma_mapping, open_decoder
 
 WIDTH, HEIGHT = 96, 72
 
@@ -256,3 +258,62 @@ def test_frozen_detection_survives_a_consumer_drawing_on_frames():
         frame.image[:10] = 255
     source.close()
     assert source.frames_read == 2 and "frozen" in str(source.stop_reason)
+
+
+def write_mp4(path, count, flat=False):
+    """An mp4v clip (limited-range YUV 4:2:0 when decoded) of a textured picture, or a flat grey one."""
+    rng = np.random.default_rng(1)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8), (0, 0), 2)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (WIDTH, HEIGHT))
+    assert writer.isOpened()
+    for i in range(count):
+        frame = np.full((HEIGHT, WIDTH, 3), 128, np.uint8) if flat and i == 0 else numbered_frame(i)
+        if not flat:
+            frame = cv2.addWeighted(frame, 0.7, texture, 0.3, 0)
+        writer.write(frame)
+    writer.release()
+    return str(path)
+
+
+def test_luma_file_source_delivers_every_frame_as_the_luma_plane(tmp_path):
+    path = write_mp4(tmp_path / "clip.mp4", 20)
+    source = open_file(path, luma=True)
+    assert source.luma_range == "limited"                   # what FFmpeg's mp4v decoder gives
+    factor, bias = source.luma_to_gray
+    assert factor == pytest.approx(LUMA_TO_GRAY["limited"][0], rel=0.03)
+    frames = read_all(source)
+    reference = read_all(open_file(path))                   # the same file decoded as BGR
+    assert [f.index for f in frames] == list(range(20)) and len(reference) == 20
+    for luma, bgr in zip(frames, reference):
+        assert luma.image.shape == (HEIGHT, WIDTH) and bgr.image.shape == (HEIGHT, WIDTH, 3)
+        gray = cv2.cvtColor(bgr.image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        assert np.abs(np.clip(luma.image * factor + bias, 0, 255) - gray).mean() < 1.0
+
+
+def test_luma_source_keeps_bgr_when_frame_0_cannot_tell_the_range(tmp_path):
+    path = write_mp4(tmp_path / "flat.mp4", 12, flat=True)
+    source = open_file(path, luma=True)
+    assert source.luma_range is None and source.luma_to_gray is None
+    frames = read_all(source)
+    assert [f.index for f in frames] == list(range(12))     # frame 0 was not lost to the probe
+    assert all(f.image.shape == (HEIGHT, WIDTH, 3) for f in frames)
+
+
+def test_luma_mapping_fits_the_range_and_rejects_what_is_not_the_frames_luma():
+    bgr = cv2.GaussianBlur(np.random.default_rng(2).integers(0, 256, (48, 64, 3), dtype=np.uint8), (0, 0), 1)
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    name, (factor, bias) = luma_mapping(gray, bgr)
+    assert name == "full" and factor == pytest.approx(1.0, abs=1e-6) and bias == pytest.approx(0.0, abs=1e-4)
+    limited = np.round(16 + gray * (219 / 255)).astype(np.uint8)
+    name, (factor, bias) = luma_mapping(limited, bgr)
+    assert name == "limited" and factor == pytest.approx(255 / 219, rel=0.01)
+    assert luma_mapping(gray[:40], bgr) is None             # wrong size
+    assert luma_mapping(255 - gray, bgr) is None            # not this picture's luma
+    assert luma_mapping(bgr, bgr) is None                   # not a plane
+
+
+def test_files_decode_single_threaded(tmp_path):
+    path = write_clip(tmp_path / "clip.avi", 3)
+    capture = open_decoder(path)
+    assert capture.isOpened() and capture.get(cv2.CAP_PROP_N_THREADS) == 1
+    capture.release()

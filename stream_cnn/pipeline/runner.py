@@ -166,7 +166,7 @@ class Pipeline:
         self.digit_mode = str(getattr(config, "preprocess", "frame") or "frame").lower() == "digit"
         self.min_confidence = float(getattr(config, "min_confidence", 0.0) or 0.0)
         self.preprocess = FramePreprocessor(config, model.input, roi=options.roi,
-                                            luma_range=getattr(source, "luma_range", None) or "full")
+                                            luma_to_gray=getattr(source, "luma_to_gray", None) or "full")
         topk = max(1, min(int(options.topk), len(self.labels)))
         self.topk = topk
         self.overlay = Overlay(self.labels, topk=topk, show_features=options.features)

@@ -193,7 +193,7 @@ class FramePreprocessor:
     looked at (or None)."""
 
     def __init__(self, config, model_input: np.ndarray, roi: Region | None = None, digit_finder=None,
-                 luma_range: str = "full"):
+                 luma_to_gray: tuple[float, float] | str = "full"):
         channels, height, width = (int(v) for v in config.input_shape)
         if model_input.shape != (channels, height, width) or model_input.dtype != np.float32:
             raise ValueError(f"model input is {model_input.shape} {model_input.dtype}, config says "
@@ -220,9 +220,11 @@ class FramePreprocessor:
         self.gain = (scale / std).astype(np.float32)
         self.offset = (mean / std).astype(np.float32)
         self._frame_shape = None
-        # How a 2-D (single channel) frame maps to gray: "full" = it is gray already; "limited" = a decoder's Y
-        # plane (the source says which, see sources.FileSource(luma=True)).
-        self.luma_factor, self.luma_bias = LUMA_TO_GRAY[luma_range]
+        # How a 2-D (single channel) frame maps to gray, gray = pixel * factor + bias: "full" = it is gray already;
+        # "limited" = a decoder's MPEG-range Y plane; or the (factor, bias) a source measured
+        # (sources.FileSource(luma=True).luma_to_gray).
+        mapping = LUMA_TO_GRAY[luma_to_gray] if isinstance(luma_to_gray, str) else luma_to_gray
+        self.luma_factor, self.luma_bias = (float(v) for v in mapping)
         self._luma_lut = np.clip(np.round(np.arange(256) * self.luma_factor + self.luma_bias), 0, 255).astype(np.uint8)
         if self.digit_mode:
             if digit_finder is None:

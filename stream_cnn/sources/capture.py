@@ -93,24 +93,32 @@ def _fps(capture, default: float) -> float:
     return float(fps) if fps and 1.0 <= fps <= 240.0 else default
 
 
-def luma_range_of(luma: np.ndarray, bgr: np.ndarray) -> str | None:
-    """Which range ("limited" / "full") maps this luma plane onto cv2's gray of the same frame decoded as BGR;
-    None if neither does (the backend handed out something else) or the frame is too flat to tell."""
+def luma_mapping(luma: np.ndarray, bgr: np.ndarray):
+    """How this luma plane maps onto cv2's gray of the same frame decoded as BGR: ``(range name, (factor, bias))``
+    with gray = luma * factor + bias, or None if it does not (the backend handed out something else) or the
+    frame is too flat to tell.
+
+    The factor and bias are fitted, not taken from the standard: FFmpeg's YUV -> BGR conversion rounds with a
+    bias of about one grey level (measured on this build: gray = 1.164 Y - 19.7, where BT.601 says - 18.6), and
+    matching what the BGR path gives is the point. The fit must land near a standard range ("limited" = MPEG,
+    "full" = JPEG) and leave at most LUMA_MATCH_LEVELS of mean error."""
     from stream_cnn.preprocess.frame import LUMA_TO_GRAY
 
     if luma is None or bgr is None or luma.dtype != np.uint8 or bgr.ndim != 3 or luma.shape != bgr.shape[:2]:
         return None
     y = luma[::2, ::2].astype(np.float64).ravel()
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)[::2, ::2].astype(np.float64).ravel()
-    # The two ranges differ by a contrast of 255/219, which only a frame with some spread shows; the mean error
-    # alone cannot tell them apart on mid-grey content. A flat first frame keeps the BGR path.
-    if y.std() < LUMA_MIN_SPREAD:
+    unclipped = (gray > 4) & (gray < 251)      # saturated pixels would bend the line
+    # The two ranges differ by a contrast of 255/219, which only a frame with some spread shows. A flat first
+    # frame keeps the BGR path.
+    if unclipped.sum() < 100 or y[unclipped].std() < LUMA_MIN_SPREAD:
         return None
-    slope = np.polyfit(y, gray, 1)[0]
-    name = min(LUMA_TO_GRAY, key=lambda candidate: abs(LUMA_TO_GRAY[candidate][0] - slope))
-    factor, bias = LUMA_TO_GRAY[name]
+    factor, bias = np.polyfit(y[unclipped], gray[unclipped], 1)
+    name = min(LUMA_TO_GRAY, key=lambda candidate: abs(LUMA_TO_GRAY[candidate][0] - factor))
+    if abs(factor / LUMA_TO_GRAY[name][0] - 1.0) > 0.03 or abs(bias - LUMA_TO_GRAY[name][1]) > 4.0:
+        return None
     error = float(np.abs(np.clip(y * factor + bias, 0, 255) - gray).mean())
-    return name if error <= LUMA_MATCH_LEVELS else None
+    return (name, (float(factor), float(bias))) if error <= LUMA_MATCH_LEVELS else None
 
 
 class FileSource:
@@ -118,9 +126,10 @@ class FileSource:
 
     ``luma=True`` (for gray models when nothing needs the colour picture): frames are the decoder's luma plane,
     (H, W) uint8, skipping the decoder's YUV -> BGR conversion (a quarter of decoding a 640x480 mp4v frame) and
-    a third of the bytes the preprocessing reads. ``luma_range`` then says how it maps to gray ("limited" or
-    "full"); it is None when the file is delivered as BGR, which happens whenever the backend's luma output does
-    not match the BGR picture's gray on the first frame (checked at open; other formats, other backends)."""
+    a third of the bytes the preprocessing reads. ``luma_range`` ("limited" / "full") and ``luma_to_gray``
+    (factor, bias) then say how it maps to gray; both are None when the file is delivered as BGR, which happens
+    whenever the backend's luma output does not match the BGR picture's gray on the first frame (checked at open:
+    other formats, other backends, a flat first frame)."""
 
     live = False
 
@@ -148,6 +157,7 @@ class FileSource:
         self.decode_gaps: list[int] = []   # frame indices after which unreadable data was skipped
         self.stop_reason: StreamInterrupted | None = None
         self.luma_range: str | None = None
+        self.luma_to_gray: tuple[float, float] | None = None
         self._first_image: np.ndarray | None = None   # a frame read while opening, delivered first
         if luma:
             self._switch_to_luma(str(path), capture_factory)
@@ -168,9 +178,9 @@ class FileSource:
             ok, luma = self._capture.read() if switched else (False, None)
         except Exception:   # a capture object without these properties just stays BGR
             switched, ok, luma = False, False, None
-        luma_range = luma_range_of(luma, bgr) if ok else None
-        if luma_range is not None:
-            self.luma_range, self._first_image = luma_range, luma
+        mapping = luma_mapping(luma, bgr) if ok else None
+        if mapping is not None:
+            (self.luma_range, self.luma_to_gray), self._first_image = mapping, luma
         elif switched:
             # Frame 0 was consumed (or the switch half-happened): start again from a fresh BGR capture.
             self._capture.release()
