@@ -78,7 +78,9 @@ def startup_section(result):
 def pipeline_section(result):
     p = result["pipeline"]
     fps, clip = p["fps"], p["clip"]
-    rows = [["decode-only (`cv2.VideoCapture.read` loop)", f"{fps['decode_only']:.1f}", ""],
+    rows = [["decode-only (`cv2.VideoCapture.read` loop, OpenCV defaults)", f"{fps['decode_only']:.1f}", ""],
+            ["decode-only, 1 decoder thread (as the pipeline's source opens files)",
+             f"{fps['decode_only_1thread']:.1f}", "diagnostic"],
             ["`stream-cnn video` (no output)", f"{fps['video']:.1f}", f"**{100 * p['video_vs_decode']:.1f}%** of decode-only"],
             ["encode-only (decode + `cv2.VideoWriter` mp4v)", f"{fps['encode_only']:.1f}", ""],
             ["`stream-cnn video --output`", f"{fps['video_output']:.1f}",

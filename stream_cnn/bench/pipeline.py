@@ -3,7 +3,8 @@
 The clip is generated: 640x480 at 30 fps, a sheet of paper with a digit drifting across a textured desk, with
 per-frame sensor noise, encoded with mp4v (the codec the video sink uses first). Each repetition runs, back to back:
 
-* decode-only: a plain ``cv2.VideoCapture.read()`` loop over the clip;
+* decode-only: a plain ``cv2.VideoCapture.read()`` loop over the clip, OpenCV's defaults (the target's baseline);
+  and the same with one decoder thread, as the pipeline's file source opens files (a diagnostic);
 * video: the real runner (``stream_cnn.pipeline.Pipeline`` over ``sources.open_file``, no window), every frame;
 * encode-only: decode + ``cv2.VideoWriter.write`` of every frame, no model;
 * video --output: the runner writing the annotated video through ``sinks.VideoFileSink``.
@@ -72,8 +73,12 @@ def sample_frame(index: int = 10) -> np.ndarray:
     return frame
 
 
-def decode_only(clip: str) -> dict:
-    capture = cv2.VideoCapture(clip)
+def decode_only(clip: str, decoder_threads: int | None = None) -> dict:
+    """A plain read loop; decoder_threads=None leaves FFmpeg's own choice (frame threads on every core)."""
+    if decoder_threads is None:
+        capture = cv2.VideoCapture(clip)
+    else:
+        capture = cv2.VideoCapture(clip, cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, int(decoder_threads)])
     start = time.perf_counter()
     frames = 0
     while True:
@@ -133,9 +138,10 @@ def bench_pipeline(model, model_key: str, frames: int, repeats: int, log=lambda 
     with tempfile.TemporaryDirectory(prefix="stream-cnn-bench-video-") as workdir:
         clip = make_clip(os.path.join(workdir, "clip.mp4"), frames)
         log(f"  clip: {frames} frames {CLIP_SIZE[0]}x{CLIP_SIZE[1]} at {CLIP_FPS:g} fps, mp4v")
-        runs = {"decode_only": [], "video": [], "encode_only": [], "video_output": []}
+        runs = {"decode_only": [], "decode_only_1thread": [], "video": [], "encode_only": [], "video_output": []}
         for repeat in range(repeats):
             runs["decode_only"].append(decode_only(clip))
+            runs["decode_only_1thread"].append(decode_only(clip, decoder_threads=1))
             runs["video"].append(run_video(clip, model, None))
             runs["encode_only"].append(encode_only(clip, os.path.join(workdir, "encoded.mp4")))
             runs["video_output"].append(run_video(clip, model, os.path.join(workdir, "annotated.mp4")))

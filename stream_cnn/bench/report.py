@@ -125,6 +125,7 @@ def format_report(result: dict) -> str:
         out += ["", f"PIPELINE (model {pipeline['model']}; clip {clip['frames']} frames {clip['width']}x"
                 f"{clip['height']} {clip['fps']:g} fps {clip['codec']}; median of {pipeline['repeats']})",
                 f"  decode-only          {fps['decode_only']:8.1f} fps",
+                f"  decode-only 1 thread {fps['decode_only_1thread']:8.1f} fps  (how the pipeline's source decodes)",
                 f"  video                {fps['video']:8.1f} fps  = {100 * pipeline['video_vs_decode']:.1f}% "
                 f"of decode-only",
                 f"  encode-only          {fps['encode_only']:8.1f} fps",
