@@ -367,6 +367,11 @@ calls = {
     "softmax": (K.softmax, (b, ov)),
     "add": (K.add, (x, x, x, 1, 0.0)),
     "concat_into": (K.concat_into, (x, out, 2)),
+    "conv3x3_flat": (K.conv3x3_flat, (xp, w3, b, out, f32(K.flat_scratch_size(8, 10)), 1, 1, 0.0)),
+    "conv3x3_flat pooled": (K.conv3x3_flat, (xp, w3, b, pool_out.repeat(2, axis=0), f32(K.flat_scratch_size(8, 10)),
+                                             2, 3, 0.0)),
+    "max_pool_separable": (K.max_pool_separable, (xp, pool_out, f32(10), 3, 3, 2, 2)),
+    "subsample_into": (K.subsample_into, (x, pool_out, 2, 2)),
 }
 extra = {}
 for name, (kernel, args) in calls.items():
@@ -390,7 +395,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 21
+    assert len(extra) == 25
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -406,3 +411,78 @@ def test_vectorisable_exp_and_erf_are_accurate():
     for v in np.linspace(-6.0, 6.0, 481, dtype=np.float32):
         assert abs(float(erf32(v)) - math.erf(float(v))) < 3e-7
     assert float(exp32(np.float32(-np.inf))) < 1e-37 and np.isfinite(exp32(np.float32(np.inf)))
+
+
+# --- kernels the Model plans instead of conv2d / max_pool on some layers ---------------------------------------
+
+def guarded(shape, rng, top=1, bottom=1, left=1, right=1):
+    """x and its zero-padded copy, the copy followed in memory by NaN: conv3x3_flat reads whole flat planes, so
+    any value it took from beyond the buffer into a real output would show as NaN."""
+    x = uniform(rng, shape)
+    c, h, w = shape
+    size = c * (h + top + bottom) * (w + left + right)
+    store = np.full(size + 64, np.nan, np.float32)
+    xp = store[:size].reshape(c, h + top + bottom, w + left + right)
+    xp[...] = 0.0
+    K.pad_into(x, xp, top, left)
+    return x, xp
+
+
+@pytest.mark.parametrize("c_in, c_out, height, width", [
+    (1, 8, 28, 28), (8, 16, 14, 14), (16, 32, 7, 7),   # the digits layers
+    (3, 5, 1, 1), (2, 7, 5, 9), (5, 6, 2, 3), (4, 1, 11, 6),
+])
+@pytest.mark.parametrize("pool", [1, 2])
+@pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.1), (3, 0.0)])
+def test_conv3x3_flat_matches_reference_conv_then_pool(c_in, c_out, height, width, pool, act, alpha):
+    rng = np.random.default_rng(c_in * 1000 + c_out * 10 + height)
+    x, xp = guarded((c_in, height, width), rng)
+    w = uniform(rng, (c_out, c_in, 3, 3), 1.0 / np.sqrt(c_in * 9))
+    b = uniform(rng, (c_out,), 0.5)
+    expected = R.conv2d(x, w, b, 1, 1, 1, 1, act, alpha)
+    if pool == 2:
+        if height < 2 or width < 2:
+            pytest.skip("no 2x2 pooling window in a map this small")
+        expected = R.max_pool(expected, 2)
+    out = np.full(expected.shape, np.nan, np.float32)
+    scratch = np.full(K.flat_scratch_size(height, width + 2), np.nan, np.float32)   # contents must not matter
+    K.conv3x3_flat(xp, w, b, out, scratch, pool, act, alpha)
+    assert_close(out, expected)
+
+
+def test_conv3x3_flat_on_an_unpadded_input_is_a_valid_conv():
+    rng = np.random.default_rng(5)
+    x, xp = guarded((3, 9, 7), rng, 0, 0, 0, 0)
+    w = uniform(rng, (6, 3, 3, 3), 0.2)
+    b = uniform(rng, (6,))
+    out = np.full((6, 7, 5), np.nan, np.float32)
+    K.conv3x3_flat(xp, w, b, out, np.zeros(K.flat_scratch_size(7, 7), np.float32), 1, 1, 0.0)
+    assert_close(out, R.conv2d(x, w, b, act=1))
+
+
+@pytest.mark.parametrize("kernel, stride, pads", [
+    (3, 2, (0, 1, 0, 1)), (3, 2, (1, 1, 1, 1)), (2, 2, (0, 0, 0, 0)), (3, 1, (1, 1, 1, 1)), (4, 3, (1, 2, 0, 3)),
+    ((2, 3), (1, 2), (0, 1, 1, 1)),
+])
+@pytest.mark.parametrize("size", [(9, 9), (4, 11), (17, 6)])
+def test_max_pool_separable_matches_reference(kernel, stride, pads, size):
+    rng = np.random.default_rng(size[0] * 31 + size[1])
+    x = uniform(rng, (3,) + size)
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    top, bottom, left, right = pads
+    out_h = R.output_size(size[0], kh, sh, top, bottom)
+    out_w = R.output_size(size[1], kw, sw, left, right)
+    out = np.full((3, out_h, out_w), np.nan, np.float32)
+    xp = padded(x, *pads, fill=-np.inf)
+    K.max_pool_separable(xp, out, np.full(xp.shape[2], np.nan, np.float32), kh, kw, sh, sw)
+    np.testing.assert_array_equal(out, R.max_pool(x, (kh, kw), (sh, sw), pads))
+
+
+@pytest.mark.parametrize("stride", [(2, 2), (3, 1), (1, 2)])
+def test_subsample_into_takes_every_strided_pixel(stride):
+    x = uniform(np.random.default_rng(3), (4, 9, 10))
+    expected = x[:, ::stride[0], ::stride[1]]
+    out = np.full(expected.shape, np.nan, np.float32)
+    K.subsample_into(x, out, *stride)
+    np.testing.assert_array_equal(out, expected)

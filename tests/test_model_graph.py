@@ -376,3 +376,91 @@ def test_random_graphs_match_reference(data, seed):
     reference = unfused.reference_outputs(x)
     for layer in unfused.layers:
         assert close(unfused.buffer(layer.name), reference[layer.name]), layer.name
+
+
+# --- the forward pass as executor programs, conv + pool fusion ------------------------------------------------
+
+DIGITS_LIKE = [
+    {"name": "c1", "type": "conv2d", "filters": 4, "kernel": 3, "padding": "same", "activation": "relu"},
+    {"name": "p1", "type": "max_pool", "kernel": 2},
+    {"name": "c2", "type": "conv2d", "filters": 6, "kernel": 3, "padding": "same", "bias": False},
+    {"name": "bn2", "type": "batchnorm"},
+    {"name": "r2", "type": "activation", "function": "relu6"},
+    {"name": "p2", "type": "max_pool", "kernel": 2},
+    {"name": "f", "type": "flatten"},
+    {"name": "d", "type": "dense", "units": 5},
+    {"name": "s", "type": "softmax"},
+]
+
+
+def test_digits_shaped_model_is_one_basic_executor_call_with_pools_fused():
+    from stream_cnn.model.kernels import program
+
+    model = Model(config_from(DIGITS_LIKE, shape=(1, 13, 10)), init_seed=1)
+    assert model.fused == {"p1": "fused", "bn2": "folded", "r2": "fused", "p2": "fused", "f": "view",
+                           "s": "in place"}
+    assert len(model._steps) == 1 and model._steps[0][0] is program.run_basic
+    x = model_input(model.config)
+    assert close(model.forward(x), model.reference_forward(x))
+    # a conv fused with its pool shows the pooled map (the full-size map is never computed)
+    reference = model.reference_outputs(x)
+    maps = dict(model.feature_maps())
+    assert maps["c1"].shape == (4, 6, 5) and close(maps["c1"], reference["p1"])
+    assert close(maps["c2"], reference["p2"])
+    assert maps["c1"] is model.buffer("p1")
+
+
+@pytest.mark.parametrize("change", ["second reader", "sigmoid", "stride 1 pool", "padded pool"])
+def test_conv_and_pool_stay_apart_when_fusing_would_change_a_result(change):
+    layers = [dict(layer) for layer in DIGITS_LIKE[:2]] + [{"name": "g", "type": "global_avg_pool"}]
+    if change == "second reader":
+        layers.append({"name": "g2", "type": "global_max_pool", "inputs": ["c1"]})
+        layers.append({"name": "both", "type": "concat", "inputs": ["g", "g2"]})
+    elif change == "sigmoid":
+        layers[0]["activation"] = "sigmoid"
+    elif change == "stride 1 pool":
+        layers[1]["stride"] = 1
+    else:
+        layers[1]["padding"] = 1
+    model = Model(config_from(layers, shape=(3, 9, 8)), init_seed=0)
+    assert "p1" not in model.fused
+    x = model_input(model.config)
+    assert close(model.forward(x), model.reference_forward(x))
+    assert close(model.buffer("c1"), model.reference_outputs(x)["c1"])
+
+
+def test_program_splits_around_a_kernel_the_executors_do_not_run(all_layers):
+    from stream_cnn.model import kernels
+
+    kinds = [kernel for kernel, _ in all_layers._steps]
+    assert kernels.fractional_max_pool in kinds   # int64 bin edges: a plain call between executor segments
+    assert len(kinds) < 6
+    x = model_input(all_layers.config, seed=9)
+    assert close(all_layers.forward(x), all_layers.reference_forward(x))
+
+
+def test_strided_pointwise_and_separable_pools_match_reference():
+    layers = [
+        {"name": "c", "type": "conv2d", "filters": 6, "kernel": 3, "activation": "relu"},
+        {"name": "short", "type": "conv2d", "filters": 8, "kernel": 1, "stride": 2, "padding": "same"},
+        {"name": "dw", "type": "conv2d", "inputs": ["c"], "filters": 6, "kernel": 3, "padding": "same",
+         "groups": 6},
+        {"name": "pw", "type": "conv2d", "filters": 8, "kernel": 1},
+        {"name": "pool", "type": "max_pool", "kernel": 3, "stride": 2, "padding": "same"},
+        {"name": "sum", "type": "add", "inputs": ["pool", "short"]},
+        {"name": "g", "type": "global_avg_pool"},
+        {"name": "s", "type": "softmax"},
+    ]
+    for shape in [(1, 13, 13), (3, 14, 11)]:
+        model = Model(config_from(layers, shape=shape), init_seed=3)
+        x = model_input(model.config)
+        reference = model.reference_outputs(x)
+        assert close(model.forward(x), reference["s"])
+        for name in ("short", "pool", "sum"):
+            assert close(model.buffer(name), reference[name]), name
+
+
+def test_run_state_lives_in_one_arena(all_layers):
+    state = all_layers.program.state
+    for name, array in [("input", all_layers.input), ("output", all_layers.output)] + all_layers.feature_maps():
+        assert np.shares_memory(array, state), name

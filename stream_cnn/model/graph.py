@@ -89,6 +89,7 @@ class Program:
         from stream_cnn.model.kernels import program as executors
 
         self._executors = executors
+        self._relocated = {}
         self._ranges = []   # (start address, end address, arena offset) of each planned buffer
         offset = 0
         for buffer in owned:
@@ -115,14 +116,20 @@ class Program:
         return None
 
     def relocate(self, array):
+        """The arena view for a planned array; the same planned array always gives the same view object."""
         if not isinstance(array, np.ndarray) or array.dtype != np.float32:
             return array
+        key = id(array)
+        if key in self._relocated:
+            return self._relocated[key][1]
         offset = self._locate(array)
         if offset is None:
             return array
         if not array.flags.c_contiguous:
             raise AssertionError("planned buffers are used through C-contiguous views only")
-        return self.state[offset:offset + array.size].reshape(array.shape)
+        view = self.state[offset:offset + array.size].reshape(array.shape)
+        self._relocated[key] = (array, view)   # keeps the planned array alive so its id is not reused
+        return view
 
     def _param(self, array):
         key = id(array)
@@ -135,6 +142,7 @@ class Program:
     def _encode(self, kernel, args):
         """(op code, int64 row, float64 row) for a kernel call an executor can run, else None."""
         executors = self._executors
+        kernel, args = executors.specialise(kernel, args)
         flat = kernel in executors.FLAT_OPS
         code, kinds = executors.FLAT_OPS[kernel] if flat else executors.KERNEL_OPS.get(kernel, (None, ""))
         if code is None or len(kinds) != len(args):

@@ -273,8 +273,11 @@ class _ConvBase(Layer):
             return
         if self.flat_eligible():
             scratch = runtime.scratch(kernels.flat_scratch_size(x.shape[1] - 2, x.shape[2]))
-            runtime.step(kernels.conv3x3_flat, x, self.run_weight, self.run_bias, out, scratch, 1, self.run_act,
-                         self.run_alpha)
+            own_act = self.run_act in kernels.FLAT_ACTIVATIONS
+            runtime.step(kernels.conv3x3_flat, x, self.run_weight, self.run_bias, out, scratch, 1,
+                         self.run_act if own_act else 0, self.run_alpha)
+            if not own_act:   # sigmoid, tanh, gelu: in place on the output while it is in cache
+                runtime.step(kernels.activation, out, out, self.run_act, self.run_alpha)
             return
         runtime.step(kernels.conv2d, x, self.run_weight, self.run_bias, out, self.stride[0], self.stride[1],
                      self.dilation[0], self.dilation[1], self.groups, self.run_act, self.run_alpha)
@@ -390,8 +393,12 @@ class MaxPool(_WindowPool):
         x = inputs[0]
         if any(self.pads):
             x = runtime.padded(input_names[0], x, self.pads, self.fill)
-        kernel = kernels.max_pool if self.type == "max_pool" else kernels.min_pool
-        runtime.step(kernel, x, out, self.kernel[0], self.kernel[1], self.stride[0], self.stride[1])
+        if self.type == "max_pool":
+            row = runtime.scratch(x.shape[2])
+            runtime.step(kernels.max_pool_separable, x, out, row, self.kernel[0], self.kernel[1], self.stride[0],
+                         self.stride[1])
+            return
+        runtime.step(kernels.min_pool, x, out, self.kernel[0], self.kernel[1], self.stride[0], self.stride[1])
 
     def reference_forward(self, inputs):
         return reference.max_pool(inputs[0], self.kernel, self.stride, self.pads)

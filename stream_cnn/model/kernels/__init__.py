@@ -6,6 +6,7 @@ Pass `alpha` as a Python float and `act` as an int, so one compiled signature se
 """
 from stream_cnn.model.kernels.activations import ACTIVATIONS, activate_into, activation, glu, softmax
 from stream_cnn.model.kernels.conv import (
+    FLAT_ACTIVATIONS,
     PARALLEL_MIN_MACS,
     conv2d,
     conv2d_parallel,
@@ -26,11 +27,13 @@ from stream_cnn.model.kernels.pool import (
     global_avg_pool,
     global_max_pool,
     max_pool,
+    max_pool_separable,
     min_pool,
 )
 
 __all__ = [
     "ACTIVATIONS",
+    "FLAT_ACTIVATIONS",
     "PARALLEL_MIN_MACS",
     "activate_into",
     "activation",
@@ -50,6 +53,7 @@ __all__ = [
     "global_max_pool",
     "glu",
     "max_pool",
+    "max_pool_separable",
     "min_pool",
     "pad_into",
     "softmax",

@@ -560,7 +560,7 @@ def flat_scratch_size(out_h, padded_w):
     return 4 * ((out_h * padded_w + FLAT_ROUND - 1) // FLAT_ROUND * FLAT_ROUND)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _flat_accumulate4(x_flat, w, oc, plane, wp, a0, a1, a2, a3, n_round):
     """a_j[q] = sum over input channels and taps of w[oc + j] * x at q + tap offset (j = 0..3)."""
     total = x_flat.shape[0]
@@ -600,7 +600,7 @@ def _flat_accumulate4(x_flat, w, oc, plane, wp, a0, a1, a2, a3, n_round):
             a3[q] += t0 * v0 + t1 * v1 + t2 * v2 + t3 * v3 + t4 * v4 + t5 * v5 + t6 * v6 + t7 * v7 + t8 * v8
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _flat_accumulate1(x_flat, w, oc, plane, wp, a0, n_round):
     """One output channel of _flat_accumulate4 (for C_out not a multiple of 4)."""
     total = x_flat.shape[0]
@@ -626,14 +626,19 @@ def _flat_accumulate1(x_flat, w, oc, plane, wp, a0, n_round):
                       + k6 * s6[q] + k7 * s7[q] + k8 * s8[q])
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _flat_finish(acc, bias, out, oc, wp, pool, act, alpha):
     """out[oc] = act(acc + bias), or with pool == 2 the 2x2 stride-2 max of acc, + bias, then act.
 
-    Pooling before bias and activation is exact for the activations the planner allows here (identity, relu,
-    relu6, leaky relu with alpha >= 0): adding a constant and rounding are monotone, so they commute with max.
+    Only the piecewise-linear activations (identity, relu, leaky relu, relu6) are done here, written out rather
+    than through activate_into so this kernel does not carry (and compile) the exp-based ones; the Model runs
+    the others as a separate in-place activation. Pooling before bias and activation is exact for these (with
+    leaky alpha >= 0): adding a constant and rounding are monotone, so they commute with max.
     """
     out_h, out_w = out.shape[1], out.shape[2]
+    zero = np.float32(0.0)
+    six = np.float32(6.0)
+    slope = np.float32(alpha)
     for oy in range(out_h):
         row = out[oc, oy]
         if pool == 2:
@@ -652,15 +657,30 @@ def _flat_finish(acc, bias, out, oc, wp, pool, act, alpha):
             src = acc[oy * wp:]
             for ox in range(out_w):
                 row[ox] = src[ox] + bias
-    _finish_plane(out, oc, act, alpha)
+        if act == 1:
+            for ox in range(out_w):
+                v = row[ox]
+                row[ox] = v if v > zero else zero
+        elif act == 2:
+            for ox in range(out_w):
+                v = row[ox]
+                row[ox] = v if v > zero else slope * v
+        elif act == 3:
+            for ox in range(out_w):
+                v = row[ox]
+                v = v if v > zero else zero
+                row[ox] = v if v < six else six
+
+
+FLAT_ACTIVATIONS = (0, 1, 2, 3)   # the activation codes conv3x3_flat applies itself
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def conv3x3_flat(xp, w, b, out, scratch, pool, act, alpha):
     """3x3, stride 1, dilation 1, groups 1 conv of the padded xp (C_in, Hp, Wp), bias and activation fused;
     pool = 1: out is (C_out, Hp - 2, Wp - 2); pool = 2: out is the 2x2 stride-2 max pool of that,
-    (C_out, (Hp - 2) // 2, (Wp - 2) // 2), and act must be monotone (identity, relu, leaky relu, relu6).
-    scratch: float32 of at least flat_scratch_size(Hp - 2, Wp), contents ignored.
+    (C_out, (Hp - 2) // 2, (Wp - 2) // 2). act is one of FLAT_ACTIVATIONS (identity, relu, leaky relu with
+    alpha >= 0 when pooling, relu6). scratch: float32 of at least flat_scratch_size(Hp - 2, Wp), contents ignored.
     """
     c_in, hp, wp = xp.shape
     c_out = w.shape[0]
@@ -668,19 +688,15 @@ def conv3x3_flat(xp, w, b, out, scratch, pool, act, alpha):
     n_round = (hp - 2) * wp
     n_round = (n_round + FLAT_ROUND - 1) // FLAT_ROUND * FLAT_ROUND
     x_flat = xp.reshape(c_in * plane)
-    a0 = scratch[0:n_round]
-    a1 = scratch[n_round:2 * n_round]
-    a2 = scratch[2 * n_round:3 * n_round]
-    a3 = scratch[3 * n_round:4 * n_round]
     oc = 0
-    while oc + 4 <= c_out:
-        _flat_accumulate4(x_flat, w, oc, plane, wp, a0, a1, a2, a3, n_round)
-        _flat_finish(a0, b[oc], out, oc, wp, pool, act, alpha)
-        _flat_finish(a1, b[oc + 1], out, oc + 1, wp, pool, act, alpha)
-        _flat_finish(a2, b[oc + 2], out, oc + 2, wp, pool, act, alpha)
-        _flat_finish(a3, b[oc + 3], out, oc + 3, wp, pool, act, alpha)
-        oc += 4
     while oc < c_out:
-        _flat_accumulate1(x_flat, w, oc, plane, wp, a0, n_round)
-        _flat_finish(a0, b[oc], out, oc, wp, pool, act, alpha)
-        oc += 1
+        # One call site per helper: they are inlined, and inlining twice would compile their loops twice.
+        count = 4 if oc + 4 <= c_out else 1
+        if count == 4:
+            _flat_accumulate4(x_flat, w, oc, plane, wp, scratch[0:n_round], scratch[n_round:2 * n_round],
+                              scratch[2 * n_round:3 * n_round], scratch[3 * n_round:4 * n_round], n_round)
+        else:
+            _flat_accumulate1(x_flat, w, oc, plane, wp, scratch[0:n_round], n_round)
+        for j in range(count):
+            _flat_finish(scratch[j * n_round:(j + 1) * n_round], b[oc + j], out, oc + j, wp, pool, act, alpha)
+        oc += count

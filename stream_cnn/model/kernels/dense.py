@@ -18,6 +18,12 @@ def _dot_rows(x, w, b, out):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def dense_linear(x, w, b, out):
+    """dense with the identity activation (what the program executors run for a plain classifier layer)."""
+    _dot_rows(x, w, b, out)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def dense(x, w, b, out, act, alpha):
     """x (N_in,), w (N_out, N_in), b (N_out,) -> out (N_out,), activation fused."""
     _dot_rows(x, w, b, out)

@@ -76,6 +76,50 @@ def min_pool(xp, out, kh, kw, sh, sw):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def max_pool_separable(xp, out, row, kh, kw, sh, sw):
+    """max_pool computed as a column max then a row max: same result, fewer strided loads.
+
+    For each output row the kh input rows are folded into `row` (float32 scratch of at least xp.shape[2]
+    values) with contiguous, vectorised loads; only the kw-wide pass over that one row reads with the stride.
+    A 3x3 stride-2 window then costs 3 strided loads per output instead of 9 (Xception's pools: ~3x faster).
+    """
+    channels, out_h, out_w = out.shape
+    width = (out_w - 1) * sw + kw
+    t = row[:width]
+    for c in range(channels):
+        for oy in range(out_h):
+            r = xp[c, oy * sh]
+            for x in range(width):
+                t[x] = r[x]
+            for ky in range(1, kh):
+                r = xp[c, oy * sh + ky]
+                for x in range(width):
+                    v = r[x]
+                    t[x] = v if v > t[x] else t[x]
+            o = out[c, oy]
+            if kw == 3 and sw == 2:
+                for ox in range(out_w):
+                    a = t[2 * ox]
+                    y = t[2 * ox + 1]
+                    z = t[2 * ox + 2]
+                    m = a if a > y else y
+                    o[ox] = m if m > z else z
+            elif kw == 2 and sw == 2:
+                for ox in range(out_w):
+                    a = t[2 * ox]
+                    z = t[2 * ox + 1]
+                    o[ox] = a if a > z else z
+            else:
+                for ox in range(out_w):
+                    window = t[ox * sw:]
+                    m = window[0]
+                    for kx in range(1, kw):
+                        v = window[kx]
+                        m = v if v > m else m
+                    o[ox] = m
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _avg_pool_full_windows(x, out, kh, kw, sh, sw):
     """Average pool where every window lies inside x (no padding): row passes, then one multiply by 1/(kh*kw)."""
     channels, out_h, out_w = out.shape

@@ -11,9 +11,10 @@ Row layout (ROW_WIDTH int64): [op code, then ARRAY_SLOTS array slots of (arena, 
 INT_SLOTS integer arguments]; arena 0 = state, 1 = params. Floating arguments (alpha) are in a float64 table with
 FLOAT_SLOTS columns, one row per op.
 
-Two executors, because an executor compiles every kernel it can reach (Numba types all branches):
-- run_basic knows the ops of plain conv / pool / dense classifiers (digits): compiling it with an empty cache
-  costs a few seconds;
+Two executors, because an executor compiles every kernel it can reach (Numba types all branches), and Numba
+re-optimises every callee's code again inside each caller that links it, so nesting and reach cost compile time:
+- run_basic knows only the ops of plain 3x3-conv / 2x2-pool / dense classifiers like digits (flat 3x3 conv with
+  its pool fused, padding copies, dense without activation, softmax), so a cold start compiles little;
 - run_full knows every op the Model emits except those with non-float arguments (fractional_max_pool, whose
   bins are int64 arrays), which stay plain Python calls between program segments.
 The Model picks run_basic when every op of a segment is in BASIC_OPS.
@@ -22,10 +23,10 @@ from numba import njit
 
 from stream_cnn.model.kernels.activations import activation, glu, softmax
 from stream_cnn.model.kernels.conv import conv2d, conv3x3_flat, pad_into, subsample_into
-from stream_cnn.model.kernels.dense import dense
+from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.pool import (adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool,
-                                           global_max_pool, max_pool, min_pool)
+                                           global_max_pool, max_pool, max_pool_separable, min_pool)
 
 ARRAY_SLOTS = 5
 ARRAY_FIELDS = 6
@@ -52,8 +53,11 @@ OP_ADD = 17
 OP_CONCAT = 18
 OP_GLU = 19
 OP_SUBSAMPLE = 20
+OP_MAX_POOL_SEPARABLE = 21
 
-BASIC_OPS = frozenset({OP_PAD, OP_CONV3X3_FLAT, OP_MAX_POOL, OP_DENSE, OP_SOFTMAX, OP_ACTIVATION})
+OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
+
+BASIC_OPS = frozenset({OP_PAD, OP_CONV3X3_FLAT, OP_DENSE_LINEAR, OP_SOFTMAX})
 
 # kernel -> (op code, argument kinds): "1".."4" = float32 C-contiguous array of that rank, "i" int, "f" float.
 KERNEL_OPS = {
@@ -61,6 +65,7 @@ KERNEL_OPS = {
     conv3x3_flat: (OP_CONV3X3_FLAT, "34131iif"),
     max_pool: (OP_MAX_POOL, "33iiii"),
     dense: (OP_DENSE, "1211if"),
+    dense_linear: (OP_DENSE_LINEAR, "1211"),
     softmax: (OP_SOFTMAX, "11"),
     conv2d: (OP_CONV2D, "3413iiiiiif"),
     min_pool: (OP_MIN_POOL, "33iiii"),
@@ -72,7 +77,16 @@ KERNEL_OPS = {
     concat_into: (OP_CONCAT, "33i"),
     glu: (OP_GLU, "33"),
     subsample_into: (OP_SUBSAMPLE, "33ii"),
+    max_pool_separable: (OP_MAX_POOL_SEPARABLE, "331iiii"),
 }
+
+def specialise(kernel, args):
+    """(kernel, args) of the cheapest equivalent call: dense with the identity activation -> dense_linear."""
+    if kernel is dense and args[4] == 0:
+        return dense_linear, args[:4]
+    return kernel, args
+
+
 # activation and add take arrays of any rank; the Model hands them flat (rank 1) views.
 FLAT_OPS = {activation: (OP_ACTIVATION, "11if"), add: (OP_ADD, "111if")}
 
@@ -111,35 +125,24 @@ def _v4(row, slot, state, params):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _run_basic_op(code, row, reals, state, params):
-    """Returns False for an op this executor does not know (the Model never emits one)."""
-    i = INT_BASE
-    if code == OP_PAD:
-        pad_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1])
-    elif code == OP_CONV3X3_FLAT:
-        conv3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                     _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], reals[0])
-    elif code == OP_MAX_POOL:
-        max_pool(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
-                 row[i + 3])
-    elif code == OP_DENSE:
-        dense(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
-              _v1(row, 3, state, params), row[i], reals[0])
-    elif code == OP_SOFTMAX:
-        softmax(_v1(row, 0, state, params), _v1(row, 1, state, params))
-    elif code == OP_ACTIVATION:
-        activation(_v1(row, 0, state, params), _v1(row, 1, state, params), row[i], reals[0])
-    else:
-        return False
-    return True
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
 def run_basic(ops, reals, state, params):
-    """Run the ops of a plain CNN (BASIC_OPS) in order."""
+    """Run the ops of a plain CNN classifier (BASIC_OPS) in order."""
+    i = INT_BASE
     for index in range(ops.shape[0]):
         row = ops[index]
-        if not _run_basic_op(row[0], row, reals[index], state, params):
+        code = row[0]
+        if code == OP_PAD:
+            pad_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1])
+        elif code == OP_CONV3X3_FLAT:
+            conv3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                         _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1],
+                         reals[index, 0])
+        elif code == OP_DENSE_LINEAR:
+            dense_linear(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
+                         _v1(row, 3, state, params))
+        elif code == OP_SOFTMAX:
+            softmax(_v1(row, 0, state, params), _v1(row, 1, state, params))
+        else:
             raise ValueError("run_basic: op outside BASIC_OPS")
 
 
@@ -150,13 +153,32 @@ def run_full(ops, reals, state, params):
     for index in range(ops.shape[0]):
         row = ops[index]
         code = row[0]
-        real = reals[index]
-        if _run_basic_op(code, row, real, state, params):
-            continue
-        if code == OP_CONV2D:
+        alpha = reals[index, 0]
+        if code == OP_PAD:
+            pad_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1])
+        elif code == OP_CONV3X3_FLAT:
+            conv3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                         _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
+        elif code == OP_CONV2D:
             conv2d(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                    _v3(row, 3, state, params), row[i], row[i + 1], row[i + 2], row[i + 3], row[i + 4], row[i + 5],
-                   real[0])
+                   alpha)
+        elif code == OP_DENSE_LINEAR:
+            dense_linear(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
+                         _v1(row, 3, state, params))
+        elif code == OP_DENSE:
+            dense(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
+                  _v1(row, 3, state, params), row[i], alpha)
+        elif code == OP_SOFTMAX:
+            softmax(_v1(row, 0, state, params), _v1(row, 1, state, params))
+        elif code == OP_ACTIVATION:
+            activation(_v1(row, 0, state, params), _v1(row, 1, state, params), row[i], alpha)
+        elif code == OP_MAX_POOL:
+            max_pool(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
+                     row[i + 3])
+        elif code == OP_MAX_POOL_SEPARABLE:
+            max_pool_separable(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
+                               row[i], row[i + 1], row[i + 2], row[i + 3])
         elif code == OP_MIN_POOL:
             min_pool(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
                      row[i + 3])
@@ -172,8 +194,7 @@ def run_full(ops, reals, state, params):
         elif code == OP_ADAPTIVE_MAX_POOL:
             adaptive_max_pool(_v3(row, 0, state, params), _v3(row, 1, state, params))
         elif code == OP_ADD:
-            add(_v1(row, 0, state, params), _v1(row, 1, state, params), _v1(row, 2, state, params), row[i],
-                real[0])
+            add(_v1(row, 0, state, params), _v1(row, 1, state, params), _v1(row, 2, state, params), row[i], alpha)
         elif code == OP_CONCAT:
             concat_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i])
         elif code == OP_SUBSAMPLE:
