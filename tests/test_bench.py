@@ -86,6 +86,8 @@ def test_startup_pipeline_and_alloc_sections(quick_result):
     warm = startup["warm"]["median"]
     assert warm["to_first_prediction_s"] == pytest.approx(warm["import_s"] + warm["load_s"] + warm["first_forward_s"])
     assert warm["spawn_to_first_prediction_s"] > warm["to_first_prediction_s"] * 0.5
+    hidden = startup["warm_without_scipy"]["median"]
+    assert hidden["to_first_prediction_s"] > 0 and startup["warm_without_scipy"]["runs"] == startup["warm"]["runs"]
     assert startup["cold"] is None and "quick" in startup["cold_skipped"]
 
     pipeline = quick_result["pipeline"]
