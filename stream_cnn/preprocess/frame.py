@@ -111,25 +111,45 @@ def area_weights(src_size: int, dst_size: int):
     return bin_index, first_weight, second_weight, whole
 
 
+def area_gather(src_size: int, dst_size: int):
+    """The same weights per destination bin: bin j is ``sum(weight[j, k] * pixel[start[j] + k] for k < count[j])``
+    (a gather, so the kernel accumulates each bin in a register instead of scattering into memory)."""
+    bin_index, first_weight, second_weight, _ = area_weights(src_size, dst_size)
+    members = [[] for _ in range(dst_size)]
+    for i in range(src_size):
+        members[bin_index[i]].append((i, first_weight[i]))
+        if second_weight[i] != 0.0:
+            members[bin_index[i] + 1].append((i, second_weight[i]))
+    longest = max(len(m) for m in members)
+    start = np.array([m[0][0] for m in members], np.int64)
+    count = np.array([len(m) for m in members], np.int64)
+    weight = np.zeros((dst_size, longest), np.float32)
+    for j, m in enumerate(members):
+        weight[j, :len(m)] = [w for _, w in m]
+    return start, count, weight
+
+
 @njit(cache=True, nogil=True, fastmath=True)
-def area_mix_into(frame_rows, top, left, channels, row_bin, row_w0, row_w1, row_whole, col_bin, col_w0, col_w1,
-                  mix, bias, gain, offset, whole_sums, row_sums, out):
+def area_mix_into(frame_rows, top, left, channels, row_bin, row_w0, row_w1, row_whole, col_start, col_count,
+                  col_weight, mix, bias, gain, offset, whole_sums, row_sums, out):
     """Area-average a region of a frame, mix its colour channels and normalise, in one pass over the region.
 
-    frame_rows (H, W*channels) uint8, C-contiguous: the whole frame with channels interleaved (a BGR frame
-    reshaped, or a gray one), so the row loops see unit stride and vectorise; the region starts at row ``top``,
-    pixel column ``left``, and its size is given by the weights: ``row_*`` from ``area_weights(h, Ho)``,
-    ``col_*`` from ``area_weights(w, Wo)``; ``row_whole[y]`` is 1 when region row y lies wholly inside one bin.
+    frame_rows (H, W*channels) uint8, C-contiguous: the whole frame with channels (1 or 3) interleaved (a BGR
+    frame reshaped, or a gray one), so the row loops see unit stride and vectorise; the region starts at row
+    ``top``, pixel column ``left``; ``row_*`` are ``area_weights(h, Ho)`` (``row_whole[y]`` is 1 when region row y
+    lies wholly inside one bin) and ``col_*`` are ``area_gather(w, Wo)``.
     mix (Co, channels): output channel co = sum over c of mix[co, c] * channel c (BGR -> luma weights, BGR -> RGB
     permutation, luma -> gray range expansion) plus bias[co]; the mixed value is clipped to [0, 255] and written as
     ``value * gain[co] - offset[co]``.
-    Scratch: whole_sums (Ho, w*channels) int32, row_sums (Ho, w*channels) float32. out (Co, Ho, Wo) float32.
+    Scratch: whole_sums (Ho, w*channels) uint16 (or int32 when a bin holds more than 257 rows),
+    row_sums (Ho, w*channels) float32. out (Co, Ho, Wo) float32.
     """
     height = row_bin.shape[0]
-    width = col_bin.shape[0]
-    span = width * channels
+    span = row_sums.shape[1]
     start = left * channels
     out_h = out.shape[1]
+    out_w = out.shape[2]
+    out_channels = out.shape[0]
     # Rows wholly inside a bin all carry the same weight: sum them as integers (cheap, exact) and scale once.
     whole_sums[:] = 0
     row_sums[:] = 0.0
@@ -143,7 +163,7 @@ def area_mix_into(frame_rows, top, left, channels, row_bin, row_w0, row_w1, row_
             whole_weight = row_w0[y]
             target = whole_sums[b]
             for i in range(span):
-                target[i] += np.int32(source[i])
+                target[i] += source[i]
         else:
             w0 = row_w0[y]
             w1 = row_w1[y]
@@ -159,28 +179,29 @@ def area_mix_into(frame_rows, top, left, channels, row_bin, row_w0, row_w1, row_
         whole = whole_sums[b]
         for i in range(span):
             first[i] += np.float32(whole[i]) * whole_weight
-    out[:] = 0.0
-    out_channels = out.shape[0]
     for b in range(out_h):
         sums = row_sums[b]
-        for x in range(width):
-            ob = col_bin[x]
-            w0 = col_w0[x]
-            w1 = col_w1[x]
+        for ox in range(out_w):
+            x0 = col_start[ox]
+            a0 = np.float32(0.0)
+            a1 = np.float32(0.0)
+            a2 = np.float32(0.0)
+            if channels == 1:
+                for k in range(col_count[ox]):
+                    a0 += sums[x0 + k] * col_weight[ox, k]
+            else:
+                for k in range(col_count[ox]):
+                    w = col_weight[ox, k]
+                    base = (x0 + k) * 3
+                    a0 += sums[base] * w
+                    a1 += sums[base + 1] * w
+                    a2 += sums[base + 2] * w
             for co in range(out_channels):
-                value = bias[co]
-                for c in range(channels):
-                    value += mix[co, c] * sums[x * channels + c]
-                out[co, b, ob] += value * w0
-                if w1 != 0.0:
-                    out[co, b, ob + 1] += value * w1
-    for co in range(out_channels):
-        g = gain[co]
-        o = offset[co]
-        for b in range(out_h):
-            for ox in range(out.shape[2]):
-                value = min(max(out[co, b, ox], np.float32(0.0)), np.float32(255.0))
-                out[co, b, ox] = value * g - o
+                value = bias[co] + mix[co, 0] * a0
+                if channels == 3:
+                    value += mix[co, 1] * a1 + mix[co, 2] * a2
+                value = min(max(value, np.float32(0.0)), np.float32(255.0))
+                out[co, b, ox] = value * gain[co] - offset[co]
 
 
 def _interpolation(src_w: int, src_h: int, dst_w: int, dst_h: int) -> int:
@@ -263,8 +284,10 @@ class FramePreprocessor:
                 self._bias = np.asarray(bias, np.float32)
                 self._frame_channels = frame_channels
                 self._row_weights = area_weights(src_h, place_h)
-                self._col_weights = area_weights(src_w, place_w)[:3]
-                self._whole_sums = np.empty((place_h, src_w * frame_channels), np.int32)
+                self._col_weights = area_gather(src_w, place_w)
+                # uint16 sums vectorise twice as wide as int32 and cannot overflow below 257 rows a bin.
+                sum_type = np.uint16 if src_h <= 257 * place_h else np.int32
+                self._whole_sums = np.empty((place_h, src_w * frame_channels), sum_type)
                 self._row_sums = np.empty((place_h, src_w * frame_channels), np.float32)
                 px, py = self.placement[:2]
                 self._target = self.input[:, py:py + place_h, px:px + place_w]
