@@ -82,17 +82,19 @@ def startup_section(result):
 
 def pipeline_section(result):
     p = result["pipeline"]
-    fps, clip = p["fps"], p["clip"]
-    rows = [["decode-only (`cv2.VideoCapture.read` loop, OpenCV defaults)", f"{fps['decode_only']:.1f}", ""],
-            ["decode-only, 1 decoder thread (as the pipeline's source opens files)",
-             f"{fps['decode_only_1thread']:.1f}", "diagnostic"],
-            ["`stream-cnn video` (no output)", f"{fps['video']:.1f}", f"**{100 * p['video_vs_decode']:.1f}%** of decode-only"],
-            ["encode-only (decode + `cv2.VideoWriter` mp4v)", f"{fps['encode_only']:.1f}", ""],
-            ["`stream-cnn video --output`", f"{fps['video_output']:.1f}",
+    fps, clip, cpu = p["fps"], p["clip"], p["cpu_ms_per_frame"]
+    rows = [["decode-only (`cv2.VideoCapture.read` loop, OpenCV defaults)", "decode_only", ""],
+            ["decode-only, 1 decoder thread (as the pipeline's source opens files)", "decode_only_1thread",
+             "diagnostic"],
+            ["`stream-cnn video` (no output)", "video", f"**{100 * p['video_vs_decode']:.1f}%** of decode-only"],
+            ["encode-only (decode + `cv2.VideoWriter` mp4v)", "encode_only", ""],
+            ["`stream-cnn video --output`", "video_output",
              f"**{100 * p['video_output_vs_encode']:.1f}%** of encode-only"]]
+    rows = [[label, f"{fps[key]:.1f}", f"{cpu[key]:.2f}", note] for label, key, note in rows]
     return (f"Model `{p['model']}`; clip {clip['frames']} frames {clip['width']}×{clip['height']} at "
-            f"{clip['fps']:g} fps ({clip['codec']}); median of {p['repeats']} back-to-back repetitions; the runner "
-            f"timed from opening the clip to the end of `Pipeline.run()` (output finalised and checked).\n\n" + table(["run", "frames/s", "ratio"], rows))
+            f"{clip['fps']:g} fps ({clip['codec']}); median of {p['repeats']} back-to-back repetitions, ratios taken "
+            f"per repetition; the runner timed from opening the clip to the end of `Pipeline.run()` (output "
+            f"finalised and checked).\n\n" + table(["run", "frames/s", "CPU ms/frame (all threads)", "ratio"], rows))
 
 
 def alloc_section(result):

@@ -126,16 +126,18 @@ def format_report(result: dict) -> str:
             out.append(f"  empty cache: {startup.get('cold_skipped', 'not measured')}")
     pipeline = result.get("pipeline")
     if pipeline:
-        fps, clip = pipeline["fps"], pipeline["clip"]
+        fps, clip, cpu = pipeline["fps"], pipeline["clip"], pipeline["cpu_ms_per_frame"]
         out += ["", f"PIPELINE (model {pipeline['model']}; clip {clip['frames']} frames {clip['width']}x"
-                f"{clip['height']} {clip['fps']:g} fps {clip['codec']}; median of {pipeline['repeats']})",
-                f"  decode-only          {fps['decode_only']:8.1f} fps",
-                f"  decode-only 1 thread {fps['decode_only_1thread']:8.1f} fps  (how the pipeline's source decodes)",
-                f"  video                {fps['video']:8.1f} fps  = {100 * pipeline['video_vs_decode']:.1f}% "
-                f"of decode-only",
-                f"  encode-only          {fps['encode_only']:8.1f} fps",
-                f"  video --output       {fps['video_output']:8.1f} fps  = "
-                f"{100 * pipeline['video_output_vs_encode']:.1f}% of encode-only"]
+                f"{clip['height']} {clip['fps']:g} fps {clip['codec']}; median of {pipeline['repeats']}; ratios per "
+                f"repetition)"]
+        rows = [("decode-only", "decode_only", ""), ("decode-only 1 thread", "decode_only_1thread",
+                                                     "  (how the pipeline's source decodes)"),
+                ("video", "video", f"  = {100 * pipeline['video_vs_decode']:.1f}% of decode-only"),
+                ("encode-only", "encode_only", ""),
+                ("video --output", "video_output", f"  = {100 * pipeline['video_output_vs_encode']:.1f}% of "
+                                                   f"encode-only")]
+        for label, key, note in rows:
+            out.append(f"  {label:<21}{fps[key]:8.1f} fps  {cpu[key]:6.2f} ms CPU/frame{note}")
     alloc = result.get("alloc")
     if alloc:
         out += ["", f"ALLOCATION ({alloc['method']})"]
