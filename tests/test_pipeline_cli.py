@@ -321,3 +321,7 @@ def test_throughput_probe_runs_every_variant_on_a_small_clip(tmp_path, tiny_mode
     assert count_playable_frames(tmp_path / "enc.mp4") == count_playable_frames(tmp_path / "out.mp4") == 12
     model_path = throughput.make_probe_model(tmp_path / "probe-model")
     assert throughput.video(clip_path, model_path).frames == 12
+    from stream_cnn.model import load_model
+
+    loaded = load_model(model_path)                     # a loaded model object is used as it is
+    assert throughput.video(clip_path, loaded, output=str(tmp_path / "again.mp4")).frames == 12

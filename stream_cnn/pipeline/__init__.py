@@ -44,9 +44,12 @@ def demo_clip_path() -> str:
     return path
 
 
-def run_stream(request: StreamRequest, echo=None) -> Summary:
+def run_stream(request: StreamRequest, echo=None, model=None) -> Summary:
     """Validate, open everything (outputs checked before any frame is processed), run, return the summary.
-    ``echo`` replaces click.echo for the summary and notes (e.g. to keep a benchmark quiet)."""
+    ``echo`` replaces click.echo for the summary and notes (e.g. to keep a benchmark quiet); ``model`` is an
+    already loaded Model to use instead of loading ``request.model_name``. This is the runner the CLI uses,
+    including its choice of source (the luma plane when nothing shows the picture), so benchmarks should call
+    it rather than build a Pipeline over ``open_file`` themselves."""
     from stream_cnn.model import load_model
     from stream_cnn.sinks import JsonlSink, Recorder, VideoFileSink, check_writable_file
     from stream_cnn.sources import open_camera, open_file
@@ -57,7 +60,8 @@ def run_stream(request: StreamRequest, echo=None) -> Summary:
         check_writable_file(request.output, "video")
     if request.jsonl:
         check_writable_file(request.jsonl, "JSONL")
-    model = load_model(request.model_name)
+    if model is None:
+        model = load_model(request.model_name)
     if request.kind == "camera":
         source = open_camera(request.source, stall_timeout=request.stall_timeout)
     else:

@@ -203,13 +203,16 @@ def encode_only(path, out_path) -> Run:
     return clock.run("encode-only", frames)
 
 
-def video(path, model: str, output=None, jsonl=None, name: str | None = None) -> Run:
-    """The real `stream-cnn video PATH --no-display` runner, in process, summary not printed."""
+def video(path, model, output=None, jsonl=None, name: str | None = None) -> Run:
+    """The real `stream-cnn video PATH --no-display` runner, in process, summary not printed. ``model``: a model
+    name or .toml path, or a loaded Model (reused as is)."""
     from stream_cnn.pipeline import StreamRequest, run_stream
 
+    loaded = None if isinstance(model, (str, os.PathLike)) else model
+    request = StreamRequest(kind="file", source=str(path), model_name=str(model) if loaded is None else str(loaded.config.name),
+                            output=output, jsonl=jsonl, no_display=True, progress=False)
     clock = _Clock()
-    summary = run_stream(StreamRequest(kind="file", source=str(path), model_name=model, output=output, jsonl=jsonl,
-                                       no_display=True, progress=False), echo=lambda *args, **kwargs: None)
+    summary = run_stream(request, echo=lambda *args, **kwargs: None, model=loaded)
     label = name or "video" + (" --output" if output else "") + (" --jsonl" if jsonl else "")
     return clock.run(label, summary.frames)
 
