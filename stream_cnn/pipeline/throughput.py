@@ -209,8 +209,9 @@ def video(path, model, output=None, jsonl=None, name: str | None = None) -> Run:
     from stream_cnn.pipeline import StreamRequest, run_stream
 
     loaded = None if isinstance(model, (str, os.PathLike)) else model
-    request = StreamRequest(kind="file", source=str(path), model_name=str(model) if loaded is None else str(loaded.config.name),
-                            output=output, jsonl=jsonl, no_display=True, progress=False)
+    model_name = str(model) if loaded is None else str(loaded.config.name)
+    request = StreamRequest(kind="file", source=str(path), model_name=model_name, output=output, jsonl=jsonl,
+                            no_display=True, progress=False)
     clock = _Clock()
     summary = run_stream(request, echo=lambda *args, **kwargs: None, model=loaded)
     label = name or "video" + (" --output" if output else "") + (" --jsonl" if jsonl else "")
