@@ -5,7 +5,7 @@
    wrong answer is not a result.
 2. Warm-up and calibration: each engine runs until warm, then the number of calls per timed slice is chosen so a
    slice lasts about ``slice_s`` (the slow NumPy reference gets one call).
-3. Rounds: in each round every engine runs one slice, in an order rotated round by round, so background load and
+3. Rounds: in each round every engine runs one slice, in a new random order each round, so background load and
    clock changes hit all engines alike. One untimed call precedes each slice (caches, spinning thread pools).
    A round's figure per engine is its slice time / calls; the report gives the median over rounds and p10-p90.
 """
@@ -93,10 +93,12 @@ def time_engines(engines, x, rounds: int, slice_s: float, warmup_s: float, refer
     NumPy reference (seconds per call) takes part only in the first ``reference_rounds`` rounds."""
     calls = {engine.name: _calls_per_slice(engine, x, slice_s, warmup_s) for engine in engines}
     samples = {engine.name: [] for engine in engines}
-    order = list(engines)
+    # A fresh random order every round (seeded, so reruns are alike): a cyclic rotation would keep the same
+    # engine always right after ONNX Runtime's 2-thread pool, whose workers keep spinning for a while.
+    shuffler = np.random.default_rng(2024)
     for round_index in range(rounds):
-        shift = round_index % len(order)
-        for engine in order[shift:] + order[:shift]:
+        for position in shuffler.permutation(len(engines)):
+            engine = engines[int(position)]
             if engine.slow and round_index >= reference_rounds:
                 continue
             if engine.prepare:

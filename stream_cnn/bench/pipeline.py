@@ -10,8 +10,8 @@ per-frame sensor noise, encoded with mp4v (the codec the video sink uses first).
 * video --output: the runner writing the annotated video through ``sinks.VideoFileSink``.
 
 Ratios are taken per repetition (same load for both runs) and the median reported; CPU time per frame (all
-threads) is recorded beside each rate. The runner is timed as a user waits for it: from opening the clip to the return of ``Pipeline.run()``, including
-finalising and checking the output video.
+threads) is recorded beside each rate. The runner is timed as a user waits for it: from opening the clip to the
+return of ``Pipeline.run()``, including finalising and checking the output video.
 """
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def make_clip(path: str, frames: int, size=CLIP_SIZE, fps=CLIP_FPS, digit: str =
         raise StreamCnnError(f"cannot write the benchmark clip {path}: no mp4v encoder in this OpenCV build")
     rng = np.random.default_rng(5)
     # A desk: a dim gradient with fixed grain, so the frames are not trivially compressible.
-    ramp = np.linspace(60, 110, width, dtype=np.float32)[None, :] + np.linspace(0, 30, height, dtype=np.float32)[:, None]
+    ramp = (np.linspace(60, 110, width, dtype=np.float32)[None, :]
+            + np.linspace(0, 30, height, dtype=np.float32)[:, None])
     desk = np.clip(ramp + rng.normal(0, 6, (height, width)), 0, 255).astype(np.uint8)
     desk = cv2.merge([desk, (desk * 0.9).astype(np.uint8), (desk * 0.8).astype(np.uint8)])
     # Sensor noise changes every frame in a real camera clip, and it is what makes decoding cost what it does: a

@@ -100,7 +100,8 @@ def format_report(result: dict) -> str:
            f"load average at start {machine['load_average']}, at end {result.get('load_average_end')}"]
     latency = result.get("latency")
     if latency:
-        out += ["", f"LATENCY (batch 1; {latency['rounds']} interleaved rounds, engine order rotated; agreement "
+        out += ["", f"LATENCY (batch 1; {latency['rounds']} interleaved rounds, engine order shuffled per round; "
+                f"agreement "
                 f"against the NumPy reference on {latency['models'][0]['agreement_inputs']} inputs)"
                 if latency["models"] else "LATENCY"]
         for section in latency["models"]:
