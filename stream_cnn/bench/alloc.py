@@ -72,5 +72,6 @@ def bench_allocation(bench_models, count: int, frame: np.ndarray | None) -> dict
         if frame is not None:
             row["frame"] = frame_allocation(bench_model.model, frame, max(10, count // 4))
         rows.append(row)
-    return {"method": "tracemalloc net growth over N passes after warm-up (smallest of 3 windows); peak above the start",
+    return {"method": "tracemalloc net growth over N passes after warm-up (smallest of 3 windows); peak above the "
+                      "start",
             "models": rows}
