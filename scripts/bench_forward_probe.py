@@ -1,13 +1,14 @@
 """Batch-1 forward latency of stream-cnn against ONNX Runtime (1 and 2 intra-op threads), in one process.
 
-    python scripts/bench_forward_probe.py                      # digits + mini_xception, 15 rounds, start-up too
-    python scripts/bench_forward_probe.py --rounds 25 --no-startup --models digits
+    python scripts/bench_forward_probe.py                      # digits + mini_xception, 41 rounds, start-up too
+    python scripts/bench_forward_probe.py --rounds 61 --no-startup --models digits
 
 The machine this runs on is shared, so absolute times drift; the figures that mean something are the ratios to
 ONNX Runtime measured in the same rounds. Engines are interleaved: each round runs one ~slice of every engine in an
-order rotated round by round; the report gives the median per-call time over rounds and the ratio of stream-cnn's
-median to the better ORT setting's median. Weights are the ones `stream-cnn bench` uses (seeded where untrained),
-and the outputs are checked against ORT before anything is timed.
+order rotated round by round; the report gives the median per-call time over rounds, the ratio of stream-cnn's
+median to the better ORT setting's median, and the median over rounds of the same ratio taken within each round.
+Weights are the ones `stream-cnn bench` uses (seeded where untrained), and the outputs are checked against ORT
+before anything is timed.
 
 Start-up (warm Numba cache: fresh process, import + load + first prediction) and the empty-cache compile use the
 same child process as `stream-cnn bench` (stream_cnn.bench.startup).
@@ -106,7 +107,8 @@ def probe_startup(model_key):
     cold = section["cold"]
     print(f"\nstart-up {model_key} (warm cache, median of 3): import {warm['import_s']:.3f} s, load "
           f"{warm['load_s']:.3f} s, first forward {warm['first_forward_s']:.3f} s, to first prediction "
-          f"{warm['to_first_prediction_s']:.3f} s (spawn to first prediction {warm['spawn_to_first_prediction_s']:.3f} s)")
+          f"{warm['to_first_prediction_s']:.3f} s (spawn to first prediction "
+          f"{warm['spawn_to_first_prediction_s']:.3f} s)")
     print(f"start-up {model_key} (empty cache): to first prediction {cold['to_first_prediction_s']:.2f} s "
           f"(first forward {cold['first_forward_s']:.2f} s, load {cold['load_s']:.2f} s), "
           f"{cold['cache_files_written']} cache files written")
@@ -115,8 +117,10 @@ def probe_startup(model_key):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="digits,mini_xception")
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--slice", type=float, default=0.1, help="seconds per engine per round")
+    # Many short rounds: on a machine shared with other jobs the load changes within seconds, and the per-round
+    # ratio is only fair if the engines of one round ran under the same load.
+    parser.add_argument("--rounds", type=int, default=41)
+    parser.add_argument("--slice", type=float, default=0.025, help="seconds per engine per round")
     parser.add_argument("--no-startup", action="store_true")
     args = parser.parse_args()
     for key in args.models.split(","):
