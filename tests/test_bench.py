@@ -163,3 +163,24 @@ def test_json_has_no_bare_infinities():
 
     safe = _json_safe({"a": [math.inf, 1.0], "b": {"c": -math.inf}})
     assert json.loads(json.dumps(safe)) == {"a": ["inf", 1.0], "b": {"c": "-inf"}}
+
+
+def test_text_report_shows_every_engine_target_and_missing_reason(quick_result):
+    import copy
+
+    from stream_cnn.bench.report import format_report
+
+    result = copy.deepcopy(quick_result)
+    section = result["latency"]["models"][0]
+    section["engines"][-1] = {"engine": "onnxruntime 2t", "family": "onnxruntime", "threads": 2,
+                              "status": "missing", "reason": "onnxruntime is not installed"}
+    text = format_report(result)
+    for name in ENGINES:
+        assert name in text
+    assert "missing: onnxruntime is not installed" in text
+    lines = text.splitlines()
+    for target in result["targets"]:
+        line = next(line for line in lines if target["what"] in line)
+        expected = "-" if target["met"] is None else "met" if target["met"] else "NOT MET"
+        assert line.rstrip().endswith(expected), line
+    assert result["machine"]["peak_derivation"] in text

@@ -70,10 +70,12 @@ def latency_lines(section: dict) -> list:
     lines = [f"model {section['model']} ({section['config_name']}, input {shape}, {section['flops'] / 1e6:.2f} "
              f"MFLOP, {section['params']:,} params; weights: {section['weights']})"]
     header = ("engine", "max |diff|", "median", "p10-p90", "vs ORT best", "GFLOP/s", "% peak", "% used cores")
-    rows = []
+    rows, notes = [], []
     for row in section["engines"]:
         if row["status"] == "missing":
-            rows.append((row["engine"], "-", "missing", row["reason"], "", "", "", ""))
+            rows.append((row["engine"], "-", "missing", "-", "", "", "", ""))
+            if row["reason"] not in notes:
+                notes.append(row["reason"])
             continue
         diff = f"{row['max_abs_diff']:.1e}"
         if row["status"] == "disagrees":
@@ -86,7 +88,8 @@ def latency_lines(section: dict) -> list:
                      f"{100 * row['peak_share']:.1f}" if row.get("peak_share") is not None else "-",
                      f"{100 * row['peak_share_of_used_cores']:.1f}"
                      if row.get("peak_share_of_used_cores") is not None else "-"))
-    return lines + ["  " + text for text in _table(header, rows, right=(1, 2, 4, 5, 6, 7))]
+    return (lines + ["  " + text for text in _table(header, rows, right=(1, 2, 4, 5, 6, 7))]
+            + [f"  missing: {note}" for note in notes])
 
 
 def format_report(result: dict) -> str:

@@ -71,6 +71,12 @@ def run_bench(settings: BenchSettings, command: str, log=lambda text: None) -> d
                 sections.append(bench_model(bench, settings.rounds, settings.slice_s, settings.warmup_s, machine,
                                             reference_rounds=1 if settings.quick else 3,
                                             agreement_inputs=1 if settings.quick else 3))
+                for row in sections[-1]["engines"]:
+                    if row["status"] == "missing":
+                        log(f"  {row['engine']}: skipped: {row['reason']}")
+                    elif row["status"] == "disagrees":
+                        log(f"  {row['engine']}: DISAGREES with the NumPy reference (max abs diff "
+                            f"{row['max_abs_diff']:.3g}); not timed")
             return {"rounds": settings.rounds, "models": sections}
         section("latency", latency)
 
