@@ -10,14 +10,22 @@ path (what training runs) gives the same values as float64 to float32 precision.
 import numpy as np
 import pytest
 
+from stream_cnn.model.config import ModelConfig
+from stream_cnn.model.kernels import ACTIVATIONS
 from stream_cnn.train import kernels as K
-from stream_cnn.train.network import LAYER_CLASSES, Network
+from stream_cnn.train.network import Network
 
 EPS = 1e-6
 
 
+def network_of(specs, in_shape):
+    """A trainable network of [[layers]] tables on an input of any shape (the config is built in memory, so the
+    inference engine's layer builder parses and shapes it, as it does for a TOML file)."""
+    return Network(ModelConfig(name="test", input_shape=tuple(in_shape), layers=specs))
+
+
 def make_layer(spec, in_shape, seed=0, dtype=np.float64):
-    layer = LAYER_CLASSES[spec["type"]](spec, in_shape)
+    layer = network_of([spec], in_shape).layers[0]
     rng = np.random.default_rng(seed)
     for key, value in layer.params.items():
         layer.params[key] = rng.normal(0, 0.5, value.shape).astype(dtype)
@@ -102,6 +110,31 @@ def test_global_pool_and_flatten_gradients(kind):
     check_layer({"name": "g", "type": kind}, (3, 4, 5))
 
 
+def test_dense_on_a_feature_map_flattens_it_channel_major():
+    """The inference engine's dense layer flattens a (C, H, W) input itself; training's does the same."""
+    check_layer({"name": "d", "type": "dense", "units": 3, "activation": "relu"}, (2, 3, 2), batch=2)
+    layer = make_layer({"name": "d", "type": "dense", "units": 3}, (2, 3, 2))
+    x = np.random.default_rng(6).normal(0, 1, (2, 2, 3, 2))
+    expected = x.reshape(2, -1) @ layer.params["weight"].T + layer.params["bias"]
+    np.testing.assert_allclose(layer.forward(x, False), expected, rtol=1e-12)
+
+
+def test_bias_false_has_no_bias_parameter_and_trains_the_weight():
+    """bias = false: no '<name>.bias' array (the inference engine rejects an unexpected one), weights still learn."""
+    for spec, in_shape in (({"name": "c", "type": "conv2d", "filters": 2, "kernel": 3, "bias": False}, (1, 5, 5)),
+                           ({"name": "c", "type": "conv2d", "filters": 2, "kernel": 3, "stride": 2, "bias": False},
+                            (1, 5, 5)),
+                           ({"name": "d", "type": "dense", "units": 3, "bias": False}, (4,))):
+        layer = check_layer(spec, in_shape)
+        assert list(layer.params) == ["weight"]
+
+
+def test_activation_codes_are_the_inference_engines():
+    """The training kernels branch on literal codes; names map to codes only in stream_cnn.model.kernels."""
+    assert (K.IDENTITY, K.RELU, K.LEAKY_RELU, K.RELU6, K.SIGMOID, K.TANH, K.GELU) == tuple(
+        ACTIVATIONS[name] for name in ("identity", "relu", "leaky_relu", "relu6", "sigmoid", "tanh", "gelu"))
+
+
 def test_softmax_cross_entropy_gradient():
     rng = np.random.default_rng(3)
     logits = rng.normal(0, 3, (4, 5))
@@ -137,7 +170,7 @@ def test_whole_network_gradient_through_loss():
         {"name": "d", "type": "dense", "units": 4},
         {"name": "s", "type": "softmax"},
     ]
-    net = Network(specs, (1, 8, 8))
+    net = network_of(specs, (1, 8, 8))
     rng = np.random.default_rng(5)
     net.init_params(rng)
     for layer in net.layers:

@@ -1,5 +1,6 @@
 """Training end to end on small subsets: loss falls, accuracy rises, runs are reproducible, the CLI guards
 its outputs, and nothing is MNIST-specific (Fashion-MNIST trains too)."""
+import dataclasses
 import tomllib
 from pathlib import Path
 
@@ -10,82 +11,45 @@ from click.testing import CliRunner
 
 from stream_cnn.cli import main
 from stream_cnn.data import load_dataset
+from stream_cnn.model import load_model
+from stream_cnn.model.config import read_config, write_config
 from stream_cnn.train.augment import augment_batch
-from stream_cnn.train.trainer import TrainOptions, config_text_with_weights, read_config, train_network
+from stream_cnn.train.inputs import model_inputs
+from stream_cnn.train.network import Network
+from stream_cnn.train.trainer import TrainOptions, config_text_with_weights, load_config, save_weights, train_network
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST_DIR = ROOT / "data" / "mnist"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 needs_mnist = pytest.mark.skipif(not MNIST_DIR.is_dir(), reason="data/mnist missing (run scripts/fetch_mnist.sh)")
 
-# A cheap net for the tests (the bundled digits config is bigger): conv 8 -> pool -> conv 16 -> pool -> dense.
-SMALL_CONFIG = """
-name = "small"
-description = "test net"
+DIGITS_CONFIG = ROOT / "configs" / "digits.toml"
 
-[input]
-shape = [1, 28, 28]
-color = "gray"
-scale = 0.00392156862745098
-mean = [0.1307]
-std = [0.3081]
-preprocess = "digit"
+# A cheap net for the tests on the digits config's [input] and [output] (its own layers are bigger and all stride
+# 1): conv 8 -> max pool -> strided conv 16 -> avg pool -> dropout -> dense.
+SMALL_LAYERS = [
+    {"name": "conv1", "type": "conv2d", "filters": 8, "kernel": 3, "padding": "same", "activation": "relu"},
+    {"name": "pool1", "type": "max_pool", "kernel": 2},
+    {"name": "conv2", "type": "conv2d", "filters": 16, "kernel": 3, "stride": 2, "padding": 1, "activation": "relu"},
+    {"name": "pool2", "type": "avg_pool", "kernel": 2},
+    {"name": "flatten", "type": "flatten"},
+    {"name": "drop", "type": "dropout", "rate": 0.1},
+    {"name": "fc", "type": "dense", "units": 10},
+    {"name": "softmax", "type": "softmax"},
+]
 
-[output]
-labels = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]
 
-[[layers]]
-name = "conv1"
-type = "conv2d"
-filters = 8
-kernel = 3
-padding = "same"
-activation = "relu"
-
-[[layers]]
-name = "pool1"
-type = "max_pool"
-kernel = 2
-
-[[layers]]
-name = "conv2"
-type = "conv2d"
-filters = 16
-kernel = 3
-stride = 2
-padding = 1
-activation = "relu"
-
-[[layers]]
-name = "pool2"
-type = "avg_pool"
-kernel = 2
-
-[[layers]]
-name = "flatten"
-type = "flatten"
-
-[[layers]]
-name = "drop"
-type = "dropout"
-rate = 0.1
-
-[[layers]]
-name = "fc"
-type = "dense"
-units = 10
-
-[[layers]]
-name = "softmax"
-type = "softmax"
-"""
+def write_config_like_digits(path: Path, layers: list, name: str = "small") -> Path:
+    """A model TOML with the digits config's input and labels, no weights file, and these layers."""
+    config = dataclasses.replace(read_config(DIGITS_CONFIG), name=name, description="test net", weights=None,
+                                 mean=(0.1307,), std=(0.3081,), layers=layers, path=None)
+    write_config(config, path)
+    return path
 
 
 @pytest.fixture(scope="module")
 def small_config(tmp_path_factory):
-    path = tmp_path_factory.mktemp("config") / "small.toml"
-    path.write_text(SMALL_CONFIG)
-    return path
+    return write_config_like_digits(tmp_path_factory.mktemp("config") / "small.toml", SMALL_LAYERS)
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +61,8 @@ def mnist_train():
 
 def _loss_and_accuracy(network, images, labels, config):
     from stream_cnn.train.kernels import softmax_cross_entropy
-    from stream_cnn.train.trainer import normalise
 
-    x = normalise(images.astype(np.float32) * np.float32(config.input.scale), config.input)
+    x = model_inputs(images, config)
     logits = network.predict(x)
     probs, grad = np.empty_like(logits), np.empty_like(logits)
     loss = softmax_cross_entropy(logits, labels, probs, grad)
@@ -125,7 +88,7 @@ def test_short_run_loss_falls_and_accuracy_rises(small_config, mnist_train):
 
 
 @needs_mnist
-def test_same_seed_same_weights_different_seed_different_weights(small_config, mnist_train):
+def test_same_seed_same_weights_different_seed_different_weights(small_config, mnist_train, tmp_path):
     config = read_config(small_config)
 
     def run(seed):
@@ -133,6 +96,16 @@ def test_same_seed_same_weights_different_seed_different_weights(small_config, m
         return train_network(config, mnist_train.images, mnist_train.labels, options).network.state_dict()
 
     first, second, other = run(7), run(7), run(8)
+    # the command reads the TOML and writes the .npz through the same code: same options, same arrays
+    out = tmp_path / "cli.npz"
+    cli = CliRunner().invoke(main, ["train", str(small_config), "--data", str(MNIST_DIR), "--epochs", "1",
+                                    "--limit", "600", "--batch-size", "50", "--val-size", "0", "--seed", "7",
+                                    "--out", str(out)])
+    assert cli.exit_code == 0, cli.output
+    with np.load(out, allow_pickle=False) as written:
+        assert sorted(written.files) == sorted(first)
+        for key in first:
+            np.testing.assert_array_equal(written[key], first[key], err_msg=key)
     assert first.keys() == second.keys()
     for key in first:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
@@ -250,15 +223,90 @@ def test_cli_train_bad_options_and_config(small_config, tmp_path):
     no_dir = runner.invoke(main, ["train", str(small_config), "--data", str(tmp_path), "--epochs", "1",
                                   "--out", str(tmp_path / "nowhere" / "m.npz")])
     assert no_dir.exit_code == 6 and "does not exist" in no_dir.output
-    bad_config = tmp_path / "bad.toml"
-    bad_config.write_text(SMALL_CONFIG.replace('type = "avg_pool"', 'type = "fractional_max_pool"'))
-    unsupported = runner.invoke(main, ["train", str(bad_config), "--data", str(MNIST_DIR), "--epochs", "1",
-                                       "--limit", "100", "--out", str(tmp_path / "m.npz")])
-    if MNIST_DIR.is_dir():
-        assert unsupported.exit_code == 5 and "fractional_max_pool" in unsupported.output
+    unsupported_layers = [dict(layer) for layer in SMALL_LAYERS]
+    unsupported_layers[3] = {"name": "pool2", "type": "fractional_max_pool", "ratio": 0.5}
+    bad_config = write_config_like_digits(tmp_path / "bad.toml", unsupported_layers)
+    # the config is checked before the data set is read: no data needed to be told about it
+    unsupported = runner.invoke(main, ["train", str(bad_config), "--data", str(tmp_path / "no-data"), "--epochs",
+                                       "1", "--out", str(tmp_path / "m.npz")])
+    assert unsupported.exit_code == 5 and "fractional_max_pool" in unsupported.output
+    assert "'pool2'" in unsupported.output and "trainable types" in unsupported.output
     zero_epochs = runner.invoke(main, ["train", str(small_config), "--data", str(tmp_path), "--epochs", "0",
                                        "--out", str(tmp_path / "m.npz")])
     assert zero_epochs.exit_code == 2 and "--epochs" in zero_epochs.output
+
+
+@pytest.mark.parametrize("layer,problem", [
+    ({"name": "conv1", "type": "conv2d", "filters": 8, "kernel": 3, "padding": "half"}, "padding"),
+    ({"name": "conv1", "type": "conv2d", "filters": 8, "kernel": [3, 3, 3]}, "kernel"),
+    ({"name": "conv1", "type": "conv2d", "filters": 8, "kernel": 3, "activation": "swish"}, "swish"),
+    ({"name": "conv1", "type": "conv2d", "filters": 8}, "kernel"),
+    ({"name": "conv1", "type": "conv2d", "filters": 8, "kernel": 3, "strides": 2}, "strides"),
+    ({"name": "conv1", "type": "conv2d", "filters": 8, "kernel": 40}, "window"),
+    ({"name": "conv1", "type": "max_pool", "kernel": 2, "padding": [2, 0, 0, 0]}, "padding"),
+    ({"name": "conv1", "type": "dropout", "rate": 1.5}, "rate"),
+    ({"name": "conv1", "type": "conv_2d", "filters": 8, "kernel": 3}, "conv_2d"),
+])
+def test_cli_train_rejects_a_bad_layer_with_the_same_message_as_inspect(tmp_path, layer, problem):
+    """The inference engine parses the config for training too: one meaning, one message, exit 5."""
+    layers = [dict(spec) for spec in SMALL_LAYERS]
+    layers[0] = layer
+    bad = write_config_like_digits(tmp_path / "bad.toml", layers)
+    runner = CliRunner()
+    trained = runner.invoke(main, ["train", str(bad), "--data", str(tmp_path), "--epochs", "1",
+                                   "--out", str(tmp_path / "m.npz")])
+    inspected = runner.invoke(main, ["inspect", str(bad)])
+    assert trained.exit_code == inspected.exit_code == 5
+    assert len(trained.output.strip().splitlines()) == 1 and "Traceback" not in trained.output
+    assert trained.output == inspected.output
+    assert "'conv1'" in trained.output and problem in trained.output
+
+
+def test_cli_train_labels_that_do_not_match_the_scores_are_the_engines_message(tmp_path):
+    bad = write_config_like_digits(tmp_path / "bad.toml", SMALL_LAYERS[:-2] + [
+        {"name": "fc", "type": "dense", "units": 7}, {"name": "softmax", "type": "softmax"}])
+    runner = CliRunner()
+    trained = runner.invoke(main, ["train", str(bad), "--data", str(tmp_path / "no-data"), "--epochs", "1",
+                                   "--out", str(tmp_path / "m.npz")])
+    inspected = runner.invoke(main, ["inspect", str(bad)])
+    assert trained.exit_code == inspected.exit_code == 5
+    assert trained.output == inspected.output and "10 labels" in trained.output
+
+
+def test_trained_network_and_inference_engine_compute_the_same_function(tmp_path):
+    """Every geometry the config can say (strides, [t, b, l, r] and "same" padding, avg pool excluding padding,
+    bias = false, leaky alpha, dense straight on a feature map) means the same to training and to inference:
+    the engine loads the saved weights with no missing or extra array and gives the trained net's softmax."""
+    layers = [
+        {"name": "conv1", "type": "conv2d", "filters": 4, "kernel": 3, "padding": "same", "bias": False,
+         "activation": "leaky_relu", "alpha": 0.2},
+        {"name": "pool1", "type": "avg_pool", "kernel": 3, "stride": 2, "padding": 1},
+        {"name": "conv2", "type": "conv2d", "filters": 6, "kernel": [3, 2], "stride": [2, 1],
+         "padding": [1, 0, 1, 1], "activation": "tanh"},
+        {"name": "pool2", "type": "max_pool", "kernel": 2, "stride": 1, "padding": "same"},
+        {"name": "act", "type": "activation", "function": "gelu"},
+        {"name": "drop", "type": "dropout", "rate": 0.3},
+        {"name": "fc", "type": "dense", "units": 10},
+        {"name": "softmax", "type": "softmax"},
+    ]
+    config_path = write_config_like_digits(tmp_path / "varied.toml", layers)
+    config, text = load_config(config_path)
+    network = Network(config)
+    rng = np.random.default_rng(11)
+    network.init_params(rng)
+    for _, value, _ in network.parameters():   # non-zero biases too, so every array's role is checked
+        value[...] = rng.normal(0.0, 0.4, value.shape)
+    weights_path = tmp_path / "trained.npz"
+    save_weights(network, text, weights_path, weights_path.with_suffix(".toml"))
+    model = load_model(str(weights_path.with_suffix(".toml")))
+    assert [layer.output_shape for layer in model.layers] == [layer.out_shape for layer in network.layers]
+    assert model.flops == network.flops
+    x = rng.normal(0.0, 1.0, (4, 1, 28, 28)).astype(np.float32)
+    logits = network.predict(x).astype(np.float64)
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    for sample, probs in zip(x, expected):
+        np.testing.assert_allclose(model.forward(sample), probs, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name,lr", [("adam", 0.05), ("sgd", 0.05)])
@@ -274,9 +322,10 @@ def test_optimisers_minimise_a_quadratic(name, lr):
 
 
 def test_dropout_scales_kept_units_and_routes_gradients_through_the_same_mask():
-    from stream_cnn.train.network import Dropout
+    from stream_cnn.model.config import ModelConfig
 
-    layer = Dropout({"name": "d", "type": "dropout", "rate": 0.25}, (1000,))
+    config = ModelConfig(name="test", input_shape=(1000,), layers=[{"name": "d", "type": "dropout", "rate": 0.25}])
+    layer = Network(config).layers[0]
     x = np.ones((4, 1000), np.float32)
     y = layer.forward(x, training=True, rng=np.random.default_rng(0))
     kept = y != 0

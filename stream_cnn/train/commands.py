@@ -42,7 +42,7 @@ def train_command(config, data_dir, epochs, out, seed, batch_size, lr, optimizer
     Always starts from fresh weights (nothing is resumed). Prints a progress bar per epoch and loss, training
     accuracy and validation accuracy after each; writes WEIGHTS.npz and WEIGHTS.toml."""
     from stream_cnn.train.network import Network
-    from stream_cnn.train.trainer import (TrainOptions, check_outputs, load_training_data, read_config,
+    from stream_cnn.train.trainer import (TrainOptions, check_outputs, load_config, load_training_data,
                                           save_weights, split_train_val, train_network)
 
     if epochs < 1:
@@ -56,21 +56,22 @@ def train_command(config, data_dir, epochs, out, seed, batch_size, lr, optimizer
     if val_size < 0:
         raise UsageError(f"--val-size must not be negative, got {val_size}")
     weights_path, toml_path = check_outputs(out, force)
-    model_config = read_config(config)
+    model_config, config_text = load_config(config)
+    network = Network(model_config)   # a bad config fails here, before the data set is read
+    network.check_classifier(model_config)
     data = load_training_data(data_dir, "train")
     options = TrainOptions(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
                            weight_decay=weight_decay, augment=augment, seed=seed, limit=limit, val_size=val_size)
-    network = Network(model_config.layers, model_config.input.shape, source=str(config))
     n_train, n_val = (len(part) for part in split_train_val(len(data), options))
     click.echo(f"training {config} on {n_train} images of {data_dir} (validation: {n_val}), "
-               f"{network.flops() / 1e6:.2f} MFLOP per image, {options.optimizer}, lr {lr}, seed {seed}", err=True)
+               f"{network.flops / 1e6:.2f} MFLOP per image, {options.optimizer}, lr {lr}, seed {seed}", err=True)
     started = time.perf_counter()
     try:
         result = train_network(model_config, data.images, data.labels, options, progress=_progress,
                                log=lambda line: click.echo(line))
     except KeyboardInterrupt:
         raise StreamCnnError(f"training interrupted; nothing was written to {weights_path}", exit_code=130) from None
-    save_weights(result.network, model_config, weights_path, toml_path)
+    save_weights(result.network, config_text, weights_path, toml_path)
     click.echo(f"wrote {weights_path} and {toml_path} ({time.perf_counter() - started:.0f} s)")
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from stream_cnn.data import load_dataset
 from stream_cnn.errors import DataError
+from stream_cnn.train.inputs import model_inputs
 
 
 @dataclass
@@ -43,19 +44,6 @@ def resolve_model_source(model: str) -> str:
     if path.suffix == ".npz":
         return str(path.with_suffix(".toml"))
     return model
-
-
-def model_inputs(images: np.ndarray, config) -> np.ndarray:
-    """uint8 (N, H, W) -> float32 (N, 1, H, W) as the model's [input] section says: pixel * scale, then
-    (value - mean) / std. IDX digits are already MNIST-style, so the camera-side digit finder is not used."""
-    channels, height, width = config.input_shape
-    if channels != 1:
-        raise DataError(f"the IDX images are grayscale but model {config.name!r} wants {channels} channels")
-    if images.shape[1:] != (height, width):
-        raise DataError(f"the images are {images.shape[1]}x{images.shape[2]}, "
-                        f"model {config.name!r} wants {height}x{width}")
-    unit = images.astype(np.float32) * np.float32(config.scale)
-    return ((unit - np.float32(config.mean[0])) / np.float32(config.std[0]))[:, None, :, :]
 
 
 def evaluate(model: str, data_dir, split: str = "test", limit: int | None = None, progress=None) -> EvalResult:

@@ -18,12 +18,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-# Activation codes: the same table as ARCHITECTURE.md / stream_cnn.model.kernels.ACTIVATIONS.
+# The activation codes of ARCHITECTURE.md as the literal integers the kernels branch on. Names map to codes in
+# one place only, stream_cnn.model.kernels.ACTIVATIONS (layers get their code from the model's layer objects);
+# tests/test_gradients.py checks these constants against that table.
 IDENTITY, RELU, LEAKY_RELU, RELU6, SIGMOID, TANH, GELU = 0, 1, 2, 3, 4, 5, 6
-ACTIVATION_CODES = {
-    "identity": IDENTITY, "relu": RELU, "leaky_relu": LEAKY_RELU, "relu6": RELU6,
-    "sigmoid": SIGMOID, "tanh": TANH, "gelu": GELU,
-}
 
 
 @njit(cache=True, nogil=True)

@@ -19,80 +19,23 @@ import numpy as np
 
 from stream_cnn.data import load_dataset
 from stream_cnn.errors import DataError, ModelFileError, OutputError, UsageError
+from stream_cnn.model.config import ModelConfig, read_config
 from stream_cnn.train.augment import augment_batch
+from stream_cnn.train.inputs import check_images_fit, normalise, scale_pixels
 from stream_cnn.train.kernels import softmax_cross_entropy
 from stream_cnn.train.network import Network
 from stream_cnn.train.optim import OPTIMIZERS, cosine_lr
 
 
-@dataclass
-class InputSpec:
-    shape: tuple[int, int, int]
-    color: str
-    scale: float
-    mean: np.ndarray
-    std: np.ndarray
-
-
-@dataclass
-class TrainConfig:
-    """The parts of a model config TOML that training needs (the full validation is stream_cnn.model.config's)."""
-    path: Path
-    text: str
-    data: dict
-    input: InputSpec
-    labels: list[str]
-    layers: list[dict]
-
-
-def read_config(path: str | os.PathLike) -> TrainConfig:
-    path = Path(path)
+def load_config(path: str | os.PathLike) -> tuple[ModelConfig, str]:
+    """The model config as the inference engine reads it (stream_cnn.model.config: same checks, same messages),
+    and its text, which save_weights writes back beside the weights with only the `weights` line changed."""
+    config = read_config(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ModelFileError(f"{path}: cannot read model config ({err.strerror or err})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ModelFileError(f"{path}: not valid TOML ({err})") from None
-    section = data.get("input")
-    if not isinstance(section, dict) or "shape" not in section:
-        raise ModelFileError(f"{path}: missing [input] shape = [C, H, W]")
-    shape = section["shape"]
-    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(v, int) and v > 0 for v in shape)):
-        raise ModelFileError(f"{path}: [input] shape must be three positive ints [C, H, W], got {shape!r}")
-    channels = shape[0]
-
-    def per_channel(key, default):
-        value = section.get(key, [default] * channels)
-        value = [value] * channels if isinstance(value, (int, float)) else value
-        if not (isinstance(value, list) and len(value) == channels):
-            raise ModelFileError(f"{path}: [input] {key} must have {channels} values, got {value!r}")
-        return np.asarray(value, np.float32)
-
-    std = per_channel("std", 1.0)
-    if np.any(std == 0):
-        raise ModelFileError(f"{path}: [input] std must not be zero")
-    spec = InputSpec(shape=tuple(shape), color=section.get("color", "gray"), scale=float(section.get("scale", 1.0)),
-                     mean=per_channel("mean", 0.0), std=std)
-    labels = data.get("output", {}).get("labels")
-    layers = data.get("layers")
-    if not isinstance(layers, list) or not layers:
-        raise ModelFileError(f"{path}: no [[layers]]")
-    return TrainConfig(path=path, text=text, data=data, input=spec, labels=labels, layers=layers)
-
-
-def normalise(images_unit: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """(N, H, W) pixel values already multiplied by `scale` -> (N, 1, H, W) model input: (v - mean) / std."""
-    return ((images_unit - spec.mean[0]) / spec.std[0]).astype(np.float32)[:, None, :, :]
-
-
-def check_images_fit(images: np.ndarray, spec: InputSpec, source) -> None:
-    if spec.shape[0] != 1:
-        raise DataError(f"{source}: IDX images are grayscale but the model input has {spec.shape[0]} channels")
-    if images.shape[1:] != spec.shape[1:]:
-        raise DataError(f"{source}: images are {images.shape[1]}x{images.shape[2]}, "
-                        f"the model input is {spec.shape[1]}x{spec.shape[2]}")
+        text = config.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:   # it was readable a moment ago
+        raise ModelFileError(f"{config.path}: cannot read model config again ({err})") from None
+    return config, text
 
 
 @dataclass
@@ -134,7 +77,7 @@ def split_train_val(n_images: int, options: TrainOptions) -> tuple[np.ndarray, n
     return np.arange(0, n - n_val), np.arange(n - n_val, n)
 
 
-def train_network(config: TrainConfig, images: np.ndarray, labels: np.ndarray, options: TrainOptions,
+def train_network(config: ModelConfig, images: np.ndarray, labels: np.ndarray, options: TrainOptions,
                   progress: Callable | None = None, log: Callable[[str], None] | None = None) -> TrainResult:
     """Train a fresh network of `config` on uint8 images (N, H, W) with integer labels.
 
@@ -144,11 +87,9 @@ def train_network(config: TrainConfig, images: np.ndarray, labels: np.ndarray, o
         raise UsageError(f"unknown optimizer {options.optimizer!r}; expected one of {sorted(OPTIMIZERS)}")
     if options.epochs < 1 or options.batch_size < 1 or not options.lr > 0:
         raise UsageError("epochs, batch size and learning rate must be positive")
-    check_images_fit(images, config.input, config.path)
-    network = Network(config.layers, config.input.shape, source=str(config.path))
-    n_classes = network.n_outputs
-    if config.labels is not None and len(config.labels) != n_classes:
-        raise ModelFileError(f"{config.path}: {len(config.labels)} labels but the last layer gives {n_classes} scores")
+    check_images_fit(images, config)
+    network = Network(config)
+    n_classes = network.check_classifier(config)
     if labels.min() < 0 or labels.max() >= n_classes:
         raise DataError(f"labels run from {labels.min()} to {labels.max()}, the model has {n_classes} classes")
 
@@ -164,8 +105,7 @@ def train_network(config: TrainConfig, images: np.ndarray, labels: np.ndarray, o
     train_idx, val_idx = split_train_val(len(images), options)
     if len(train_idx) == 0:
         raise DataError("no training images left after holding out the validation part")
-    scale = np.float32(config.input.scale)
-    val_x = normalise(images[val_idx].astype(np.float32) * scale, config.input) if len(val_idx) else None
+    val_x = normalise(scale_pixels(images[val_idx], config), config) if len(val_idx) else None
     val_y = labels[val_idx]
 
     batch = options.batch_size
@@ -183,10 +123,10 @@ def train_network(config: TrainConfig, images: np.ndarray, labels: np.ndarray, o
         try:
             for start in range(0, len(order), batch):
                 idx = order[start:start + batch]
-                unit = images[idx].astype(np.float32) * scale
+                unit = scale_pixels(images[idx], config)
                 if options.augment:
                     unit = augment_batch(unit, rng)
-                x = normalise(unit, config.input)
+                x = normalise(unit, config)
                 y = labels[idx]
                 logits = network.forward(x, training=True, rng=rng)
                 probs = np.empty_like(logits)
@@ -279,11 +219,11 @@ def _atomic_write(path: Path, write: Callable[[object], None]) -> None:
         raise
 
 
-def save_weights(network: Network, config: TrainConfig, weights_path: Path, toml_path: Path) -> None:
+def save_weights(network: Network, config_text: str, weights_path: Path, toml_path: Path) -> None:
     arrays = {key: np.ascontiguousarray(value, dtype=np.float32) for key, value, _ in network.parameters()}
     try:
         _atomic_write(weights_path, lambda handle: np.savez(handle, **arrays))
-        text = config_text_with_weights(config.text, weights_path.name)
+        text = config_text_with_weights(config_text, weights_path.name)
         tomllib.loads(text)  # never write a config that does not parse
         _atomic_write(toml_path, lambda handle: handle.write(text.encode("utf-8")))
     except OSError as err:
