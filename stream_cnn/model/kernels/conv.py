@@ -582,8 +582,9 @@ FLAT_ROUND = 32
 
 
 def flat_scratch_size(out_h, padded_w):
-    """Floats of scratch conv3x3_flat needs for an output of out_h rows on a padded width (4 accumulators)."""
-    return 4 * ((out_h * padded_w + FLAT_ROUND - 1) // FLAT_ROUND * FLAT_ROUND)
+    """Floats of scratch conv3x3_flat needs for an output of out_h rows on a padded width (4 accumulators and
+    one block for the pooling pass)."""
+    return 5 * ((out_h * padded_w + FLAT_ROUND - 1) // FLAT_ROUND * FLAT_ROUND)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
@@ -663,21 +664,23 @@ def _flat_accumulate1(x_flat, w, oc, plane, wp, a0, n_round):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _flat_finish(acc, bias, out, oc, wp, pool, act, alpha):
+def _flat_finish(acc, pair_max, bias, out, oc, wp, pool, act, alpha):
     """out[oc] = act(acc + bias), or with pool == 2 the 2x2 stride-2 max of acc, + bias, then act.
 
+    The pool runs on the flat accumulator too: pair_max[q] = max(acc[q], acc[q + 1]), then
+    acc[q] = max(pair_max[q], pair_max[q + wp]) (two contiguous vector passes; pair_max is a separate scratch
+    block so neither pass reads what it writes), and the pooled value of (oy, ox) is acc[2 oy wp + 2 ox]: one
+    strided load per output instead of four (the pooled finish was a quarter of the digits forward pass).
     Only the piecewise-linear activations (identity, relu, leaky relu, relu6) are done here, written out rather
     than through activate_into so this kernel does not carry (and compile) the exp-based ones; the Model runs
     the others as a separate in-place activation. Pooling before bias and activation is exact for these (with
     leaky alpha >= 0): adding a constant and rounding are monotone, so they commute with max.
     """
     out_h, out_w = out.shape[1], out.shape[2]
-    zero = np.float32(0.0)
-    six = np.float32(6.0)
-    slope = np.float32(alpha)
-    for oy in range(out_h):
-        row = out[oc, oy]
-        if pool == 2:
+    if pool == 2 and out_w < 6:
+        # tiny maps (digits' 7x7 -> 3x3): two flat passes cost more than four loads per output
+        for oy in range(out_h):
+            row = out[oc, oy]
             top = acc[2 * oy * wp:]
             bottom = acc[(2 * oy + 1) * wp:]
             for ox in range(out_w):
@@ -687,25 +690,47 @@ def _flat_finish(acc, bias, out, oc, wp, pool, act, alpha):
                 a = bottom[2 * ox]
                 z = bottom[2 * ox + 1]
                 m = m if m > a else a
-                m = m if m > z else z
-                row[ox] = m + bias
-        else:
+                row[ox] = (m if m > z else z) + bias
+    elif pool == 2:
+        n = acc.shape[0] - wp - 1
+        for q in range(n + wp):
+            a = acc[q]
+            z = acc[q + 1]
+            pair_max[q] = a if a > z else z
+        shifted = pair_max[wp:]
+        for q in range(n):
+            a = pair_max[q]
+            z = shifted[q]
+            acc[q] = a if a > z else z
+        for oy in range(out_h):
+            row = out[oc, oy]
+            src = acc[2 * oy * wp:]
+            for ox in range(out_w):
+                row[ox] = src[2 * ox] + bias
+    else:
+        for oy in range(out_h):
+            row = out[oc, oy]
             src = acc[oy * wp:]
             for ox in range(out_w):
                 row[ox] = src[ox] + bias
+    if act != 0:
+        plane = out[oc].reshape(out_h * out_w)
+        zero = np.float32(0.0)
         if act == 1:
-            for ox in range(out_w):
-                v = row[ox]
-                row[ox] = v if v > zero else zero
+            for i in range(plane.shape[0]):
+                v = plane[i]
+                plane[i] = v if v > zero else zero
         elif act == 2:
-            for ox in range(out_w):
-                v = row[ox]
-                row[ox] = v if v > zero else slope * v
+            slope = np.float32(alpha)
+            for i in range(plane.shape[0]):
+                v = plane[i]
+                plane[i] = v if v > zero else slope * v
         elif act == 3:
-            for ox in range(out_w):
-                v = row[ox]
+            six = np.float32(6.0)
+            for i in range(plane.shape[0]):
+                v = plane[i]
                 v = v if v > zero else zero
-                row[ox] = v if v < six else six
+                plane[i] = v if v < six else six
 
 
 FLAT_ACTIVATIONS = (0, 1, 2, 3)   # the activation codes conv3x3_flat applies itself
@@ -733,6 +758,8 @@ def conv3x3_flat(xp, w, b, out, scratch, pool, act, alpha):
                               scratch[2 * n_round:3 * n_round], scratch[3 * n_round:4 * n_round], n_round)
         else:
             _flat_accumulate1(x_flat, w, oc, plane, wp, scratch[0:n_round], n_round)
+        pair_max = scratch[4 * n_round:5 * n_round]
         for j in range(count):
-            _flat_finish(scratch[j * n_round:(j + 1) * n_round], b[oc + j], out, oc + j, wp, pool, act, alpha)
+            _flat_finish(scratch[j * n_round:(j + 1) * n_round], pair_max, b[oc + j], out, oc + j, wp, pool, act,
+                         alpha)
         oc += count
