@@ -24,23 +24,14 @@ def main():
 
 
 def _register():
-    # Imported lazily per command module so `stream-cnn --help` stays fast; each module exposes `commands`.
-    import importlib
+    # Each part keeps its commands beside the code they drive and lists them in `commands`.
+    from stream_cnn.bench.commands import commands as bench_commands
+    from stream_cnn.model.commands import commands as model_commands
+    from stream_cnn.pipeline.commands import commands as pipeline_commands
+    from stream_cnn.train.commands import commands as train_commands
 
-    for module_name in (
-        "stream_cnn.model.commands",   # inspect, export
-        "stream_cnn.pipeline.commands",  # webcam, video, demo
-        "stream_cnn.train.commands",   # train, eval
-        "stream_cnn.bench.commands",   # bench
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if not module_name.startswith(str(err.name)):
-                raise
-            continue  # part not built yet
-        for command in module.commands:
-            main.add_command(command)
+    for command in (*pipeline_commands, *model_commands, *train_commands, *bench_commands):
+        main.add_command(command)
 
 
 _register()
