@@ -2,6 +2,7 @@
 flushed per line, the raw recorder replayable, and the display check that keeps imshow from crashing headless."""
 import json
 import os
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -36,16 +37,25 @@ def test_writable_check_rejects_missing_directory_and_directories(tmp_path):
     assert check_writable_file(str(target)) == str(target) and not target.exists()   # the probe leaves nothing
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def _read_only_directory(tmp_path):
+    """A directory this process cannot create files in. Root ignores permission bits, so for root use sysfs,
+    whose root directory refuses new files to everyone."""
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        return locked
+    return Path("/sys")
+
+
 def test_writable_check_rejects_read_only_directory(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
+    locked = _read_only_directory(tmp_path)
     try:
         with pytest.raises(OutputError, match="cannot write"):
             check_writable_file(str(locked / "out.mp4"))
     finally:
-        locked.chmod(0o700)
+        if locked != Path("/sys"):
+            locked.chmod(0o700)
 
 
 @pytest.mark.parametrize("name", ["out.mp4", "out.avi", "out.mkv"])
