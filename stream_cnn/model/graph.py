@@ -2,9 +2,13 @@
 
 Loading does all the work once: layers are made and wired (sequential by default, ``inputs = [...]`` for
 residual adds and concats), output shapes are inferred, weights are checked, batch norm is folded into the
-conv/dense before it, activations fuse into the layer before them (or run in place), and every buffer the
-forward pass writes (outputs and padded inputs, whose borders are filled once) is allocated. The forward pass is
-then a flat list of kernel calls with their argument tuples bound: it looks nothing up and allocates nothing.
+conv/dense before it, activations fuse into the layer before them (or run in place), a 3x3 conv followed by a
+2x2 max pool that nobody else reads becomes one conv+pool kernel, and every buffer the forward pass writes
+(outputs, padded inputs whose borders are filled once, scratch) is allocated. The kernel calls are then encoded
+as a Program: all run-state buffers live in one float32 arena and the weights in another, and the calls become
+rows of an op table that one Numba executor runs in a single call from Python (kernels/program.py), so the
+per-call dispatch cost (~1 us a kernel) is paid once per forward pass. The forward pass looks nothing up and
+allocates nothing.
 """
 from pathlib import Path
 
@@ -460,7 +464,8 @@ class Model:
 
     def feature_maps(self):
         """[(layer name, (C, H, W) view)] of the conv layers after the last forward (after fused BN and
-        activation)."""
+        activation). A conv fused with the 2x2 max pool after it shows the pooled map: the full-size map is
+        never computed (a quarter of the pixels, same channels; fine for the live panel)."""
         return self._feature_maps
 
     def buffer(self, name):

@@ -247,9 +247,10 @@ class _ConvBase(Layer):
     FLAT_MAX_PLANE = 16384
 
     def flat_eligible(self):
-        """True if the conv runs as kernels.conv3x3_flat (3x3, stride 1, no dilation, no groups, modest map),
-        which can also fuse a following 2x2 max pool."""
-        if self.kernel != (3, 3) or self.stride != (1, 1) or self.dilation != (1, 1) or self.groups != 1:
+        """True if the conv can run as kernels.conv3x3_flat (3x3, stride 1, no dilation, no groups, at least 4
+        filters, modest map), which can also fuse a following 2x2 max pool."""
+        if self.kernel != (3, 3) or self.stride != (1, 1) or self.dilation != (1, 1) or self.groups != 1 \
+                or self.output_shape[0] < 4:
             return False
         top, bottom, left, right = self.pads
         return self.output_shape[1] * (self.input_shapes[0][2] + left + right) <= self.FLAT_MAX_PLANE

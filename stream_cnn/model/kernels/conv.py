@@ -635,34 +635,6 @@ def _flat_accumulate4(x_flat, w, oc, plane, wp, a0, a1, a2, a3, n_round):
             a3[q] += t0 * v0 + t1 * v1 + t2 * v2 + t3 * v3 + t4 * v4 + t5 * v5 + t6 * v6 + t7 * v7 + t8 * v8
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
-def _flat_accumulate1(x_flat, w, oc, plane, wp, a0, n_round):
-    """One output channel of _flat_accumulate4 (for C_out not a multiple of 4)."""
-    total = x_flat.shape[0]
-    reach = 2 * wp + 2
-    for q in range(n_round):
-        a0[q] = np.float32(0.0)
-    for ic in range(w.shape[1]):
-        base = ic * plane
-        n = min(n_round, total - base - reach)
-        s0 = x_flat[base:]
-        s1 = x_flat[base + 1:]
-        s2 = x_flat[base + 2:]
-        s3 = x_flat[base + wp:]
-        s4 = x_flat[base + wp + 1:]
-        s5 = x_flat[base + wp + 2:]
-        s6 = x_flat[base + 2 * wp:]
-        s7 = x_flat[base + 2 * wp + 1:]
-        s8 = x_flat[base + 2 * wp + 2:]
-        k = w[oc, ic]
-        k0, k1, k2 = k[0, 0], k[0, 1], k[0, 2]
-        k3, k4, k5 = k[1, 0], k[1, 1], k[1, 2]
-        k6, k7, k8 = k[2, 0], k[2, 1], k[2, 2]
-        for q in range(n):
-            a0[q] += (k0 * s0[q] + k1 * s1[q] + k2 * s2[q] + k3 * s3[q] + k4 * s4[q] + k5 * s5[q]
-                      + k6 * s6[q] + k7 * s7[q] + k8 * s8[q])
-
-
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _flat_finish(acc, pair_max, bias, out, oc, wp, pool, act, alpha):
     """out[oc] = act(acc + bias), or with pool == 2 the 2x2 stride-2 max of acc, + bias, then act.
@@ -740,8 +712,9 @@ FLAT_ACTIVATIONS = (0, 1, 2, 3)   # the activation codes conv3x3_flat applies it
 def conv3x3_flat(xp, w, b, out, scratch, pool, act, alpha):
     """3x3, stride 1, dilation 1, groups 1 conv of the padded xp (C_in, Hp, Wp), bias and activation fused;
     pool = 1: out is (C_out, Hp - 2, Wp - 2); pool = 2: out is the 2x2 stride-2 max pool of that,
-    (C_out, (Hp - 2) // 2, (Wp - 2) // 2). act is one of FLAT_ACTIVATIONS (identity, relu, leaky relu with
-    alpha >= 0 when pooling, relu6). scratch: float32 of at least flat_scratch_size(Hp - 2, Wp), contents ignored.
+    (C_out, (Hp - 2) // 2, (Wp - 2) // 2); C_out >= 4. act is one of FLAT_ACTIVATIONS (identity, relu, leaky
+    relu with alpha >= 0 when pooling, relu6). scratch: float32 of at least flat_scratch_size(Hp - 2, Wp), contents
+    ignored.
     """
     c_in, hp, wp = xp.shape
     c_out = w.shape[0]
@@ -749,17 +722,15 @@ def conv3x3_flat(xp, w, b, out, scratch, pool, act, alpha):
     n_round = (hp - 2) * wp
     n_round = (n_round + FLAT_ROUND - 1) // FLAT_ROUND * FLAT_ROUND
     x_flat = xp.reshape(c_in * plane)
-    oc = 0
-    while oc < c_out:
-        # One call site per helper: they are inlined, and inlining twice would compile their loops twice.
-        count = 4 if oc + 4 <= c_out else 1
-        if count == 4:
-            _flat_accumulate4(x_flat, w, oc, plane, wp, scratch[0:n_round], scratch[n_round:2 * n_round],
-                              scratch[2 * n_round:3 * n_round], scratch[3 * n_round:4 * n_round], n_round)
-        else:
-            _flat_accumulate1(x_flat, w, oc, plane, wp, scratch[0:n_round], n_round)
-        pair_max = scratch[4 * n_round:5 * n_round]
-        for j in range(count):
+    pair_max = scratch[4 * n_round:5 * n_round]
+    block = 0
+    while block < c_out:
+        # Blocks of four output channels; when C_out is not a multiple of 4 the last block is shifted back to
+        # end at C_out and recomputes a few channels (same values), so there is no one-channel path to compile.
+        oc = min(block, c_out - 4)
+        _flat_accumulate4(x_flat, w, oc, plane, wp, scratch[0:n_round], scratch[n_round:2 * n_round],
+                          scratch[2 * n_round:3 * n_round], scratch[3 * n_round:4 * n_round], n_round)
+        for j in range(4):
             _flat_finish(scratch[j * n_round:(j + 1) * n_round], pair_max, b[oc + j], out, oc + j, wp, pool, act,
                          alpha)
-        oc += count
+        block += 4
