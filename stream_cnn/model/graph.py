@@ -8,7 +8,8 @@ conv/dense before it, activations fuse into the layer before them (or run in pla
 as a Program: all run-state buffers live in one float32 arena and the weights in another, and the calls become
 rows of an op table that one Numba executor runs in a single call from Python (kernels/program.py), so the
 per-call dispatch cost (~1 us a kernel) is paid once per forward pass. The forward pass looks nothing up and
-allocates nothing.
+allocates nothing. The weights it runs are copies made at load (folded, in the params arena): changing
+``model.weights`` or a layer's arrays afterwards has no effect; load the model again instead.
 """
 from pathlib import Path
 
