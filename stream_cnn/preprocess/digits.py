@@ -33,6 +33,7 @@ from collections.abc import Iterator
 
 import cv2
 import numpy as np
+from numba import njit
 
 # Tuning constants (fractions are of the sheet's size unless stated). Why each value:
 WORK_SCALE = 0.5  # half resolution: 4x fewer pixels, digits still far larger than 20 px
@@ -60,6 +61,12 @@ MNIST_SIZE = 28
 MNIST_CENTRE = 14.0  # MNIST's centres of mass sit at (14, 14) in pixel-index coordinates (measured on t10k)
 SATURATED_SHARE = 0.40  # MNIST: ~40% of a digit's non-zero pixels are at (or next to) 255 (measured on t10k)
 STROKE_FLOOR = 0.12  # darkness below this share of a stroke core's is paper grain, not ink
+# Tracking (see the module docstring): where to look for the last frame's sheet, and how far it may have changed.
+TRACK_MARGIN = 0.12  # of the sheet box's longer side, each way: a hand moves a sheet ~3-8 working px a frame
+TRACK_MIN_MARGIN = 10  # working px
+TRACK_AREA_CHANGE = 0.3  # the region's area may grow or shrink by this factor between frames
+TRACK_MAX_SHIFT = 0.3  # of the sheet's shorter side: how far its box centre may move between frames
+FULL_SEARCH_EVERY = 30  # frames: the whole frame is searched at least this often (a second at 30 fps)
 
 
 def _otsu_level(hist: np.ndarray, lo: int, hi: int) -> int | None:
@@ -80,11 +87,114 @@ def _otsu_level(hist: np.ndarray, lo: int, hi: int) -> int | None:
     return lo + int(np.argmax(between)) + 1  # pixels >= level are the bright class
 
 
+# -- Numba kernels: one pass over a crop's pixels where NumPy would make several (and OpenCV's
+# connectedComponentsWithStats costs ~6 ns a pixel here, ten times its labelling alone) -----------------------
+@njit(cache=True, nogil=True)
+def component_stats(labels, allowed, stats, centroid_sums):
+    """Per component of `labels` (0 = background): stats[k] = (x0, y0, x1, y1, area, touching) with x1, y1
+    exclusive and touching = 1 when any of its pixels lies where `allowed` is 0; centroid_sums[k] = (sum x, sum y).
+    `stats` and `centroid_sums` are zeroed by the caller; stats[:, 0:2] start at the crop's size."""
+    height, width = labels.shape
+    for y in range(height):
+        for x in range(width):
+            k = labels[y, x]
+            if k == 0:
+                continue
+            if x < stats[k, 0]:
+                stats[k, 0] = x
+            if y < stats[k, 1]:
+                stats[k, 1] = y
+            if x + 1 > stats[k, 2]:
+                stats[k, 2] = x + 1
+            if y + 1 > stats[k, 3]:
+                stats[k, 3] = y + 1
+            stats[k, 4] += 1
+            if allowed[y, x] == 0:
+                stats[k, 5] = 1
+            centroid_sums[k, 0] += x
+            centroid_sums[k, 1] += y
+
+
+@njit(cache=True, nogil=True)
+def chosen_mask(labels, chosen, keep):
+    """keep[y, x] = 1 where labels[y, x] is a chosen component (chosen: a 0/1 flag per label), else 0."""
+    height, width = labels.shape
+    for y in range(height):
+        for x in range(width):
+            keep[y, x] = chosen[labels[y, x]]
+
+
+@njit(cache=True, nogil=True)
+def ink_darkness(pixels, paper, keep, darkness):
+    """darkness = max(0, 1 - pixel / paper) where keep, else 0 (paper floored at 1)."""
+    height, width = pixels.shape
+    for y in range(height):
+        for x in range(width):
+            if keep[y, x] == 0:
+                darkness[y, x] = 0.0
+            else:
+                value = 1.0 - np.float32(pixels[y, x]) / np.float32(max(paper[y, x], 1))
+                darkness[y, x] = value if value > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
+def select_digit(stats, centroid_sums, min_area, centre_x, centre_y, near_scale, fragment_reach, min_fragment_share,
+                 chosen):
+    """The digit's components among those `component_stats` measured: the largest component near the sheet's
+    centre (area / (1 + (distance / near_scale)^2) largest; touching ones and those under `min_area` never), plus
+    the fragments big enough (>= min_fragment_share of its area) whose box is within fragment_reach x its larger
+    side of its box. Sets chosen[k] = 1 for them; returns (x0, y0, x1, y1, ink_area), x0 = -1 when none."""
+    count = stats.shape[0]
+    main = -1
+    best = -1.0
+    for k in range(1, count):
+        if stats[k, 5] != 0 or stats[k, 4] < min_area:
+            continue
+        dx = centroid_sums[k, 0] / stats[k, 4] - centre_x
+        dy = centroid_sums[k, 1] / stats[k, 4] - centre_y
+        distance2 = (dx * dx + dy * dy) / (near_scale * near_scale)
+        score = stats[k, 4] / (1.0 + distance2)
+        if score > best:
+            best = score
+            main = k
+    if main < 0:
+        return -1, -1, -1, -1, 0
+    mx0, my0, mx1, my1 = stats[main, 0], stats[main, 1], stats[main, 2], stats[main, 3]
+    reach = fragment_reach * max(mx1 - mx0, my1 - my0)
+    x0, y0, x1, y1, ink_area = mx0, my0, mx1, my1, 0
+    for k in range(1, count):
+        if stats[k, 5] != 0 or stats[k, 4] < min_area:
+            continue
+        if k != main:
+            if stats[k, 4] < min_fragment_share * stats[main, 4]:
+                continue
+            gap_x = max(0, max(stats[k, 0], mx0) - min(stats[k, 2], mx1))
+            gap_y = max(0, max(stats[k, 1], my0) - min(stats[k, 3], my1))
+            if gap_x > reach or gap_y > reach:
+                continue
+        chosen[k] = 1
+        x0, y0 = min(x0, stats[k, 0]), min(y0, stats[k, 1])
+        x1, y1 = max(x1, stats[k, 2]), max(y1, stats[k, 3])
+        ink_area += stats[k, 4]
+    return x0, y0, x1, y1, ink_area
+
+
+def _linear_quantile(values: np.ndarray, q: float) -> float:
+    """np.quantile(values, q) (linear interpolation) by partial sorting: same value, a fraction of the cost."""
+    position = q * (values.size - 1)
+    below = int(math.floor(position))
+    above = min(below + 1, values.size - 1)
+    ordered = np.partition(values, (below, above))
+    return float(ordered[below] + (position - below) * (ordered[above] - ordered[below]))
+
+
 class DigitFinder:
     """Call with a uint8 grey frame and a preallocated float32 (28, 28) output; returns the digit's box
     (x, y, w, h) in frame pixels, or None when no digit is in view (then `out` is left unchanged).
 
-    Work buffers are allocated for the frame size on the first call (and again only if the size changes)."""
+    Work buffers are allocated for the frame size on the first call (and again only if the size changes).
+    The finder keeps the sheet it last saw between calls (see the module docstring: tracking); a new frame
+    size, or a sheet not found again, starts a full search."""
 
     def __init__(self) -> None:
         self._frame_shape: tuple[int, int] | None = None
@@ -96,14 +206,37 @@ class DigitFinder:
         self._work_w = max(16, int(round(width * WORK_SCALE)))
         self._work_h = max(16, int(round(height * WORK_SCALE)))
         self._to_frame_x, self._to_frame_y = width / self._work_w, height / self._work_h
+        self._to_frame = np.array([self._to_frame_x, self._to_frame_y], np.float32)
         shape = (self._work_h, self._work_w)
         self._small = np.empty(shape, np.uint8)
         self._blurred = np.empty(shape, np.uint8)
         self._edges = np.empty(shape, np.uint8)
         self._regions = np.empty(shape, np.uint8)
         self._sheet_mask = np.zeros(shape, np.uint8)
+        # Ink-step buffers: views of their top-left corner serve each sheet's crop.
+        self._paper_max = np.empty(shape, np.uint8)
+        self._paper = np.empty(shape, np.uint8)
+        self._ink_level = np.empty(shape, np.uint8)
+        self._ink = np.empty(shape, np.uint8)
+        self._hull = np.empty(shape, np.uint8)
+        self._hull_core = np.empty(shape, np.uint8)
+        self._region_core = np.empty(shape, np.uint8)
+        self._labels = np.empty(shape, np.int32)
+        self._keep = np.empty(shape, np.uint8)
+        self._keep_wide = np.empty(shape, np.uint8)
+        self._darkness = np.empty(shape, np.float32)
         self._barrier_kernel = np.ones((3, 3), np.uint8)
         self._neck_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (SHEET_NECK, SHEET_NECK))
+        self._rect_kernels: dict[int, np.ndarray] = {}
+        self._track: _Track | None = None
+        self._bright_level = 128
+        self._since_full_search = 0
+
+    def _rect_kernel(self, size: int) -> np.ndarray:
+        kernel = self._rect_kernels.get(size)
+        if kernel is None:
+            kernel = self._rect_kernels[size] = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+        return kernel
 
     # -- the call ----------------------------------------------------------------------------------------
     def __call__(self, gray: np.ndarray, out: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -116,15 +249,42 @@ class DigitFinder:
             self._allocate(*gray.shape)
         self.sheet_outline = None
         cv2.resize(gray, (self._work_w, self._work_h), dst=self._small, interpolation=cv2.INTER_AREA)
-        # Every sheet-like region is searched for a digit until one is found: a window pane or a picture on the
-        # wall can look like a sheet too, but it carries no digit.
-        for outline, short_side in self._find_sheets():
-            digit = self._find_digit(outline, short_side)
-            if digit is not None and self._write_mnist(digit[0], out):
-                scale = np.array([self._to_frame_x, self._to_frame_y], np.float32)
-                self.sheet_outline = outline.reshape(-1, 2).astype(np.float32) * scale
-                return self._frame_box(digit[1])
+        self._since_full_search += 1
+        track = self._track
+        if track is not None and self._since_full_search < FULL_SEARCH_EVERY:
+            sheet = self._find_tracked_sheet(track)
+            if sheet is not None:
+                box = self._digit_on(sheet, out)
+                self._track = _Track.of(sheet, box is not None)
+                # A sheet found again without a digit (a blank sheet held up) ends the search here until the
+                # next full search: another sheet-like region in view (a window pane, a picture) is looked at
+                # then, a few frames later.
+                if box is not None or not track.had_digit:
+                    return box
+        return self._full_search(out)
+
+    def _full_search(self, out: np.ndarray) -> tuple[int, int, int, int] | None:
+        """Every sheet-like region is searched for a digit until one is found: a window pane or a picture on the
+        wall can look like a sheet too, but it carries no digit. The sheet with the digit, else the largest
+        sheet-like region, is tracked in the next frames."""
+        self._since_full_search = 0
+        self._track = None
+        for sheet in self._find_sheets():
+            box = self._digit_on(sheet, out)
+            if box is not None:
+                self._track = _Track.of(sheet, True)
+                return box
+            if self._track is None:
+                self._track = _Track.of(sheet, False)
         return None
+
+    def _digit_on(self, sheet: tuple[np.ndarray, float], out: np.ndarray) -> tuple[int, int, int, int] | None:
+        outline, short_side = sheet
+        digit = self._find_digit(outline, short_side)
+        if digit is None or not self._write_mnist(digit[0], out):
+            return None
+        self.sheet_outline = outline.reshape(-1, 2).astype(np.float32) * self._to_frame
+        return self._frame_box(digit[1])
 
     def _frame_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
         """A box in working pixels -> the frame pixels it covers, clipped to the frame."""
@@ -136,28 +296,33 @@ class DigitFinder:
         return x0, y0, x1 - x0, y1 - y0
 
     # -- step 1: the sheet -------------------------------------------------------------------------------
+    def _region_outlines(self, x0: int, y0: int, x1: int, y1: int) -> list[np.ndarray]:
+        """Outer outlines (working pixels) of the edge-bounded regions of the working frame's window
+        [x0, x1) x [y0, y1). A region's holes, such as the digit on the sheet, are left out."""
+        small, blurred = self._small[y0:y1, x0:x1], self._blurred[y0:y1, x0:x1]
+        edges, regions = self._edges[y0:y1, x0:x1], self._regions[y0:y1, x0:x1]
+        cv2.GaussianBlur(small, (5, 5), 0, dst=blurred)
+        cv2.Canny(blurred, CANNY_LOW, CANNY_HIGH, edges=edges)
+        cv2.dilate(edges, self._barrier_kernel, dst=regions)
+        cv2.bitwise_not(regions, dst=regions)
+        # Two-level hierarchy: top-level contours are the outer outlines of the regions.
+        contours, hierarchy = cv2.findContours(regions, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE, offset=(x0, y0))
+        if hierarchy is None:
+            return []
+        return [contours[index] for index in np.nonzero(hierarchy[0][:, 3] < 0)[0]]
+
     def _find_sheets(self) -> Iterator[tuple[np.ndarray, float]]:
-        """Sheet-like regions, largest first, lazily (the caller stops at the first with a digit on it):
-        (outline contour in working pixels, shorter side).
+        """Sheet-like regions of the whole frame, largest first, lazily (the caller stops at the first with a
+        digit on it): (outline contour in working pixels, shorter side).
 
         A region is a connected area bounded by edges (Canny); the paper's outline is an edge all round (the
         thumbs only notch it), while a soft shadow or a light gradient across it makes none, so the paper
         stays one region however unevenly it is lit. Sheet-like: large, brighter than the frame's Otsu
         level, solid, close to a (perspective) rectangle, not running out along the frame's edge."""
-        cv2.GaussianBlur(self._small, (5, 5), 0, dst=self._blurred)
-        cv2.Canny(self._blurred, CANNY_LOW, CANNY_HIGH, edges=self._edges)
-        cv2.dilate(self._edges, self._barrier_kernel, dst=self._regions)
-        cv2.bitwise_not(self._regions, dst=self._regions)
-        # Two-level hierarchy: top-level contours are the outer outlines of the regions (a region's holes, such
-        # as the digit on the sheet, are the second level and are ignored here).
-        contours, hierarchy = cv2.findContours(self._regions, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
-        if hierarchy is None:
-            return
+        outlines = self._region_outlines(0, 0, self._work_w, self._work_h)
         min_area = MIN_SHEET_AREA * self._work_w * self._work_h
-        outer = hierarchy[0][:, 3] < 0
         big = []
-        for index in np.nonzero(outer)[0]:
-            contour = contours[index]
+        for contour in outlines:
             if len(contour) * len(contour) >= 4 * min_area:  # a region this big has a long outline
                 area = cv2.contourArea(contour)
                 if area >= min_area:
@@ -166,29 +331,68 @@ class DigitFinder:
             return
         big.sort(key=lambda item: -item[0])
         hist = cv2.calcHist([self._blurred], [0], None, [256], [0, 256]).ravel().astype(np.float64)
-        bright_level = _otsu_level(hist, 0, 256) or 128
+        self._bright_level = _otsu_level(hist, 0, 256) or 128
         for _, outline in big[:MAX_SHEET_CANDIDATES]:
+            sheet = self._as_sheet(outline)
+            if sheet is not None:
+                yield sheet
+
+    def _find_tracked_sheet(self, track: _Track) -> tuple[np.ndarray, float] | None:
+        """The tracked sheet found again in this frame, or None. Only a window around where it was is searched,
+        with the same edges, regions and tests as the full search, so nothing is carried over from the last
+        frame but where to look (and the frame's brightness level): a region is the sheet again only if it lies
+        wholly inside the window -- not cut by the window's edge, where the full frame might join it to more --
+        and has about the sheet's size and place."""
+        x, y, w, h = track.box
+        margin = max(TRACK_MIN_MARGIN, int(TRACK_MARGIN * max(w, h)))
+        x0, y0 = max(0, x - margin), max(0, y - margin)
+        x1, y1 = min(self._work_w, x + w + margin), min(self._work_h, y + h + margin)
+        inner_x0 = x0 if x0 > 0 else -1  # a window edge on the frame's edge cuts nothing
+        inner_y0 = y0 if y0 > 0 else -1
+        inner_x1 = x1 - 1 if x1 < self._work_w else self._work_w
+        inner_y1 = y1 - 1 if y1 < self._work_h else self._work_h
+        min_area = max(MIN_SHEET_AREA * self._work_w * self._work_h, track.area / (1.0 + TRACK_AREA_CHANGE))
+        max_area = track.area * (1.0 + TRACK_AREA_CHANGE)
+        for contour in self._region_outlines(x0, y0, x1, y1):
+            if len(contour) * len(contour) < 4 * min_area:
+                continue
+            cx, cy, cw, ch = cv2.boundingRect(contour)
+            if cx <= inner_x0 or cy <= inner_y0 or cx + cw - 1 >= inner_x1 or cy + ch - 1 >= inner_y1:
+                continue
+            area = cv2.contourArea(contour)
+            if not min_area <= area <= max_area:
+                continue
+            shift = math.hypot(cx + cw / 2 - (x + w / 2), cy + ch / 2 - (y + h / 2))
+            if shift > TRACK_MAX_SHIFT * track.short_side:
+                continue
+            sheet = self._as_sheet(contour)
+            if sheet is not None:
+                return sheet
+        return None
+
+    def _as_sheet(self, outline: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """(outline, shorter side) if the region is sheet-like, else None. A region that leaks out through a
+        gap in a faint edge (a lamp or window as bright as the paper just behind a corner) is opened to cut the
+        neck, without cutting the paper between the digit and a thumb."""
+        short = self._sheet_shape(outline)
+        if short is not None and self._runs_along_frame_edge(outline):
+            return None
+        x, y, w, h = cv2.boundingRect(outline)
+        member = np.zeros((h, w), np.uint8)
+        cv2.drawContours(member, [outline], -1, 255, thickness=cv2.FILLED, offset=(-x, -y))
+        if cv2.mean(self._blurred[y:y + h, x:x + w], mask=member)[0] < self._bright_level:
+            return None
+        if short is None:
+            # Opening the filled region (the digit, a hole, is filled) cuts such necks.
+            cv2.morphologyEx(member, cv2.MORPH_OPEN, self._neck_kernel, dst=member)
+            contours_open, _ = cv2.findContours(member, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE, offset=(x, y))
+            if not contours_open:
+                return None
+            outline = max(contours_open, key=cv2.contourArea)
             short = self._sheet_shape(outline)
-            if short is not None and self._runs_along_frame_edge(outline):
-                continue
-            x, y, w, h = cv2.boundingRect(outline)
-            member = np.zeros((h, w), np.uint8)
-            cv2.drawContours(member, [outline], -1, 255, thickness=cv2.FILLED, offset=(-x, -y))
-            if cv2.mean(self._blurred[y:y + h, x:x + w], mask=member)[0] < bright_level:
-                continue
-            if short is None:
-                # Where the paper's edge is faint (a lamp or window as bright as the paper just behind a corner)
-                # the region leaks out through a narrow gap. Opening the filled region (the digit, a hole, is
-                # filled) cuts such necks without cutting the paper between the digit and a thumb.
-                cv2.morphologyEx(member, cv2.MORPH_OPEN, self._neck_kernel, dst=member)
-                contours_open, _ = cv2.findContours(member, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE, offset=(x, y))
-                if not contours_open:
-                    continue
-                outline = max(contours_open, key=cv2.contourArea)
-                short = self._sheet_shape(outline)
-                if short is None or self._runs_along_frame_edge(outline):
-                    continue
-            yield outline, short
+            if short is None or self._runs_along_frame_edge(outline):
+                return None
+        return outline, short
 
     def _runs_along_frame_edge(self, outline: np.ndarray) -> bool:
         """A held sheet is seen whole; a region running along the frame's edge is the wall or the desk."""
@@ -216,8 +420,8 @@ class DigitFinder:
     def _find_digit(self, outline: np.ndarray, short_side: float):
         sx, sy, sw, sh = cv2.boundingRect(outline)
         crop = self._small[sy:sy + sh, sx:sx + sw]
-        mask = self._sheet_mask[sy:sy + sh, sx:sx + sw]
-        mask[:] = 0
+        mask = self._sheet_mask[:sh, :sw]
+        mask.fill(0)
         # The filled outline, not its hull: the notches the thumbs cut stay outside, so whatever the thumbs
         # leave on the paper reaches the border band and is dropped, while the digit (a hole) stays inside.
         cv2.drawContours(mask, [outline], -1, 255, thickness=cv2.FILLED, offset=(-sx, -sy))
@@ -226,15 +430,19 @@ class DigitFinder:
             return None
         # Paper brightness around each pixel: a max filter wider than a stroke, smoothed.
         window = max(5, int(BACKGROUND_WINDOW * short_side)) | 1
-        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
-        paper = cv2.dilate(crop, kernel)
-        paper = cv2.blur(paper, (window, window))
+        paper_max, paper = self._paper_max[:sh, :sw], self._paper[:sh, :sw]
+        cv2.dilate(crop, self._rect_kernel(window), dst=paper_max)
+        cv2.blur(paper_max, (window, window), dst=paper)
         # Ink is looked for in the sheet's convex hull, so that what the thumbs put on the paper is seen whole.
-        hull = np.zeros_like(mask)
+        hull = self._hull[:sh, :sw]
+        hull.fill(0)
         cv2.fillConvexPoly(hull, cv2.convexHull(outline).reshape(-1, 2) - (sx, sy), 255)
-        ink = cv2.compare(crop, cv2.convertScaleAbs(paper, alpha=INK_RATIO), cv2.CMP_LT)
+        ink_level, ink = self._ink_level[:sh, :sw], self._ink[:sh, :sw]
+        cv2.convertScaleAbs(paper, dst=ink_level, alpha=INK_RATIO)
+        cv2.compare(crop, ink_level, cv2.CMP_LT, dst=ink)
         cv2.bitwise_and(ink, hull, dst=ink)
-        count, labels, stats, centroids = cv2.connectedComponentsWithStats(ink, connectivity=8)
+        labels = self._labels[:sh, :sw]
+        count, _ = cv2.connectedComponents(ink, labels, 8, cv2.CV_32S)
         if count <= 1:
             return None
         # Ink reaching in from outside the sheet is not written on it: components with pixels in the hull's
@@ -242,36 +450,25 @@ class DigitFinder:
         # the region's one-pixel rim) are fingers, the sheet's edge, the room. A digit only needs to keep a
         # pixel clear of a thumb, not a whole band.
         band_px = max(2, int(round(BORDER_BAND * short_side)))
-        hull_core = cv2.erode(hull, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * band_px + 1, 2 * band_px + 1)))
-        region_core = cv2.erode(mask, self._barrier_kernel)
-        touching = np.zeros(count, bool)
-        touching[labels[(ink > 0) & ((hull_core == 0) | (region_core == 0))]] = True
-        areas = stats[:, cv2.CC_STAT_AREA]
-        candidates = np.nonzero(~touching & (areas >= max(4.0, MIN_COMPONENT_AREA * sheet_area)))[0]
-        candidates = candidates[candidates != 0]
-        if candidates.size == 0:
+        hull_core, region_core = self._hull_core[:sh, :sw], self._region_core[:sh, :sw]
+        cv2.erode(hull, self._rect_kernel(2 * band_px + 1), dst=hull_core)
+        cv2.erode(mask, self._barrier_kernel, dst=region_core)
+        cv2.bitwise_and(hull_core, region_core, dst=region_core)
+        stats = np.zeros((count, 6), np.int64)
+        stats[:, 0], stats[:, 1] = sw, sh
+        centroid_sums = np.zeros((count, 2), np.float64)
+        component_stats(labels, region_core, stats, centroid_sums)
+        moments = cv2.moments(outline)  # the polygon's: the same centre as the filled mask's, far cheaper
+        if moments["m00"] <= 0:
             return None
-        moments = cv2.moments(mask, binaryImage=True)
-        centre = np.array([moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]])
-        distance = np.linalg.norm(centroids[candidates] - centre, axis=1) / (0.35 * short_side)
-        main = candidates[np.argmax(areas[candidates] / (1.0 + distance ** 2))]
-        mx, my, mw, mh = stats[main, :4]
-        reach = FRAGMENT_REACH * max(mw, mh)
-        chosen = [main]
-        for other in candidates:
-            if other == main or areas[other] < MIN_FRAGMENT_AREA * areas[main]:
-                continue
-            ox, oy, ow, oh = stats[other, :4]
-            gap_x = max(0, max(ox, mx) - min(ox + ow, mx + mw))
-            gap_y = max(0, max(oy, my) - min(oy + oh, my + mh))
-            if gap_x <= reach and gap_y <= reach:
-                chosen.append(other)
-        boxes = stats[chosen, :4]
-        x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
-        x1, y1 = (boxes[:, 0] + boxes[:, 2]).max(), (boxes[:, 1] + boxes[:, 3]).max()
-        w, h = int(x1 - x0), int(y1 - y0)
+        flags = np.zeros(count, np.uint8)
+        x0, y0, x1, y1, ink_area = select_digit(
+            stats, centroid_sums, max(4.0, MIN_COMPONENT_AREA * sheet_area), moments["m10"] / moments["m00"] - sx,
+            moments["m01"] / moments["m00"] - sy, 0.35 * short_side, FRAGMENT_REACH, MIN_FRAGMENT_AREA, flags)
+        if x0 < 0:
+            return None
+        w, h = x1 - x0, y1 - y0
         larger, smaller = max(w, h), min(w, h)
-        ink_area = float(areas[chosen].sum())
         if (larger < max(MIN_DIGIT_PIXELS, MIN_DIGIT_SIZE * short_side) or larger > MAX_DIGIT_SIZE * max(sw, sh)
                 or w > MAX_DIGIT_WIDTH_RATIO * h
                 or (smaller > 0.35 * larger and ink_area / (w * h) > MAX_BLOB_FILL)):
@@ -280,14 +477,11 @@ class DigitFinder:
         # the anti-aliased stroke edges are kept.
         x0m, y0m = max(0, x0 - 1), max(0, y0 - 1)
         x1m, y1m = min(sw, x1 + 1), min(sh, y1 + 1)
-        region_labels = labels[y0m:y1m, x0m:x1m]
-        keep = np.isin(region_labels, chosen).astype(np.uint8)
-        keep = cv2.dilate(keep, np.ones((3, 3), np.uint8))
-        region = crop[y0m:y1m, x0m:x1m].astype(np.float32)
-        region_paper = paper[y0m:y1m, x0m:x1m].astype(np.float32)
-        darkness = (1.0 - region / np.maximum(region_paper, 1.0)) * keep
-        np.maximum(darkness, 0.0, out=darkness)
-        # Strip the margin back to the tight box of what was kept above the paper's own grain.
+        keep, keep_wide = self._keep[:y1m - y0m, :x1m - x0m], self._keep_wide[:y1m - y0m, :x1m - x0m]
+        chosen_mask(labels[y0m:y1m, x0m:x1m], flags, keep)
+        cv2.dilate(keep, self._barrier_kernel, dst=keep_wide)
+        darkness = self._darkness[:y1m - y0m, :x1m - x0m]
+        ink_darkness(crop[y0m:y1m, x0m:x1m], paper[y0m:y1m, x0m:x1m], keep_wide, darkness)
         return darkness, (sx + x0m, sy + y0m, x1m - x0m, y1m - y0m)
 
     # -- step 4: the MNIST image -------------------------------------------------------------------------
@@ -300,15 +494,16 @@ class DigitFinder:
         stroke = patch[patch > 0.1 * float(patch.max())]
         if stroke.size == 0:
             return False
-        reference = float(np.quantile(stroke, 1.0 - SATURATED_SHARE))
+        reference = _linear_quantile(stroke, 1.0 - SATURATED_SHARE)
         if reference <= 0:
             return False
         # Paper grain and noise leave faint darkness around the strokes; MNIST's background is exactly 0.
         floor = STROKE_FLOOR * reference
         np.clip((patch - floor) * (255.0 / (reference - floor)), 0.0, 255.0, out=patch)
-        total = float(patch.sum())
-        ys, xs = np.indices(patch.shape)
-        com_x, com_y = float((patch * xs).sum()) / total, float((patch * ys).sum()) / total
+        moments = cv2.moments(patch)
+        if moments["m00"] <= 0:
+            return False
+        com_x, com_y = moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
         left = int(round(MNIST_CENTRE - com_x))
         top = int(round(MNIST_CENTRE - com_y))
         # Place the patch at (left, top), clipped to the field (a lopsided digit's box can poke past an edge).
@@ -319,3 +514,17 @@ class DigitFinder:
         out[:] = 0.0
         out[dst_y0:dst_y1, dst_x0:dst_x1] = patch[dst_y0 - top:dst_y1 - top, dst_x0 - left:dst_x1 - left]
         return True
+
+
+class _Track:
+    """Where the last frame's sheet was (working pixels) and whether a digit was on it."""
+    __slots__ = ("box", "area", "short_side", "had_digit")
+
+    def __init__(self, box: tuple[int, int, int, int], area: float, short_side: float, had_digit: bool) -> None:
+        self.box, self.area, self.short_side, self.had_digit = box, area, short_side, had_digit
+
+    @classmethod
+    def of(cls, sheet: tuple[np.ndarray, float], had_digit: bool) -> _Track:
+        outline, short_side = sheet
+        return cls(tuple(int(v) for v in cv2.boundingRect(outline)), float(cv2.contourArea(outline)), short_side,
+                   had_digit)
