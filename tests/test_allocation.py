@@ -86,3 +86,17 @@ def test_frame_mode_preprocess_allocates_nothing(key, frame):
     result = frame_allocation(model, frame, 30)
     assert result["net_bytes"] == 0, result
     assert result["peak_bytes_above_start"] < PEAK_NOISE_BYTES, result
+
+
+def test_gray_model_on_the_luma_plane_allocates_nothing(frame):
+    """`stream-cnn video` feeds gray frame-mode models the decoder's luma plane (2-D) when nothing shows the
+    picture; that path must be as allocation-free as the BGR one."""
+    import cv2
+
+    model = load_bench_model("mini_xception").model
+    luma = np.ascontiguousarray(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+    model.input[...] = 0.0
+    result = frame_allocation(model, luma, 30)
+    assert np.ptp(model.input) > 0.5      # the luma frame really went through preprocessing into the input
+    assert result["net_bytes"] == 0, result
+    assert result["peak_bytes_above_start"] < PEAK_NOISE_BYTES, result
