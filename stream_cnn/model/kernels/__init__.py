@@ -4,7 +4,8 @@ The contract (signatures, semantics, activation codes) is in ARCHITECTURE.md, "K
 Every kernel is compiled lazily, for the argument types it is first called with, and cached on disk.
 Pass `alpha` as a Python float and `act` as an int, so one compiled signature serves every layer.
 """
-from stream_cnn.model.kernels.activations import ACTIVATIONS, activate_into, activation, glu, softmax
+from stream_cnn.model.kernels.activations import (ACTIVATIONS, activate_inplace, activate_into, activation, glu,
+                                                  softmax)
 from stream_cnn.model.kernels.conv import (
     FLAT_ACTIVATIONS,
     PARALLEL_MIN_MACS,
@@ -35,6 +36,7 @@ __all__ = [
     "ACTIVATIONS",
     "FLAT_ACTIVATIONS",
     "PARALLEL_MIN_MACS",
+    "activate_inplace",
     "activate_into",
     "activation",
     "adaptive_avg_pool",

@@ -72,7 +72,8 @@ def erf32(v):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def activate_into(src, dst, act, alpha):
-    """dst[i] = f(src[i]) for 1-D contiguous arrays of equal length; src may be dst (in place)."""
+    """dst[i] = f(src[i]) for 1-D contiguous arrays of equal length. src may be dst, but in place use
+    activate_inplace: the overlapping call runs unvectorised (see there)."""
     n = dst.shape[0]
     zero = np.float32(0.0)
     one = np.float32(1.0)
@@ -114,9 +115,57 @@ def activate_into(src, dst, act, alpha):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def activate_inplace(x, act, alpha):
+    """x[i] = f(x[i]) for a 1-D contiguous array.
+
+    Not activate_into(x, x): LLVM guards each vectorised loop with a check that source and destination do not
+    overlap, and an in-place call always overlaps, so it ran the scalar fallback, whose branches mispredict on
+    mixed-sign data: relu6 in place on 74k values took 244 us instead of 4 (relu 13 us instead of 3).
+    """
+    n = x.shape[0]
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    if act == 0:
+        return
+    elif act == 1:
+        for i in range(n):
+            v = x[i]
+            x[i] = v if v > zero else zero
+    elif act == 2:
+        slope = np.float32(alpha)
+        for i in range(n):
+            v = x[i]
+            x[i] = v if v > zero else slope * v
+    elif act == 3:
+        six = np.float32(6.0)
+        for i in range(n):
+            v = x[i]
+            v = v if v > zero else zero
+            x[i] = v if v < six else six
+    elif act == 4:
+        for i in range(n):
+            x[i] = one / (one + exp32(-x[i]))
+    elif act == 5:
+        two = np.float32(2.0)
+        for i in range(n):
+            x[i] = one - two / (exp32(two * x[i]) + one)
+    elif act == 6:
+        half = np.float32(0.5)
+        inv_sqrt2 = np.float32(0.7071067811865476)
+        for i in range(n):
+            v = x[i]
+            x[i] = half * v * (one + erf32(v * inv_sqrt2))
+    else:
+        raise ValueError("unknown activation code")
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def activation(x, out, act, alpha):
-    """out = f(x) element-wise; x and out C-contiguous of the same shape (any rank)."""
-    activate_into(x.reshape(x.size), out.reshape(out.size), act, alpha)
+    """out = f(x) element-wise; x and out C-contiguous of the same shape (any rank); out may be x (in place)."""
+    if x.ctypes.data == out.ctypes.data:
+        activate_inplace(out.reshape(out.size), act, alpha)
+    else:
+        activate_into(x.reshape(x.size), out.reshape(out.size), act, alpha)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

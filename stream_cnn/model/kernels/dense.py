@@ -2,7 +2,7 @@
 import numpy as np
 from numba import njit
 
-from stream_cnn.model.kernels.activations import activate_into
+from stream_cnn.model.kernels.activations import activate_inplace
 
 
 # reassoc lets LLVM split each dot product into SIMD partial sums; without it a float reduction stays scalar.
@@ -28,4 +28,4 @@ def dense(x, w, b, out, act, alpha):
     """x (N_in,), w (N_out, N_in), b (N_out,) -> out (N_out,), activation fused."""
     _dot_rows(x, w, b, out)
     if act != 0:
-        activate_into(out, out, act, alpha)
+        activate_inplace(out, act, alpha)

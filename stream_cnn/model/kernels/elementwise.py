@@ -1,7 +1,7 @@
 """Element-wise kernels: residual add (with a fused activation) and channel concat copies."""
 from numba import njit
 
-from stream_cnn.model.kernels.activations import activate_into
+from stream_cnn.model.kernels.activations import activate_inplace
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -10,10 +10,16 @@ def add(a, b, out, act, alpha):
     flat_a = a.reshape(a.size)
     flat_b = b.reshape(b.size)
     flat_out = out.reshape(out.size)
-    for i in range(flat_out.shape[0]):
-        flat_out[i] = flat_a[i] + flat_b[i]
+    if out.ctypes.data == a.ctypes.data:
+        # accumulating in place: one array read and written, so the loop keeps its vectorised form (see
+        # activate_inplace for why a store overlapping a load would not)
+        for i in range(flat_out.shape[0]):
+            flat_out[i] += flat_b[i]
+    else:
+        for i in range(flat_out.shape[0]):
+            flat_out[i] = flat_a[i] + flat_b[i]
     if act != 0:
-        activate_into(flat_out, flat_out, act, alpha)
+        activate_inplace(flat_out, act, alpha)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
