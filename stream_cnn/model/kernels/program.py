@@ -18,6 +18,10 @@ re-optimises every callee's code again inside each caller that links it, so nest
 - run_full knows every op the Model emits except those with non-float arguments (fractional_max_pool, whose
   bins are int64 arrays), which stay plain Python calls between program segments.
 The Model picks run_basic when every op of a segment is in BASIC_OPS.
+
+Caching caveat: Numba keys a cached function on its own source file only, and the executors carry compiled
+copies of every kernel they call. After editing a kernel in another file, save this file too (or clear
+__pycache__), or the executors keep running the old kernel code from the cache.
 """
 from numba import njit
 
