@@ -38,6 +38,7 @@ from numba import njit
 # Tuning constants (fractions are of the sheet's size unless stated). Why each value:
 WORK_SCALE = 0.5  # half resolution: 4x fewer pixels, digits still far larger than 20 px
 CANNY_LOW, CANNY_HIGH = 20, 50  # on the blurred working frame: the paper's edge, not sensor noise
+QUARTER_CANNY_LOW, QUARTER_CANNY_HIGH = 40, 120  # on the quarter-resolution frame (tracking): fewer, surer edges
 MIN_SHEET_AREA = 0.03  # of the frame: a sheet smaller than this is too far away to read a digit on
 MIN_SHEET_SOLIDITY = 0.82  # contour area / hull area: thumbs notch the outline, clutter makes it ragged
 MIN_SHEET_RECT_FILL = 0.72  # hull area / min-area rectangle: a tilted quadrilateral still fills most of it
@@ -63,7 +64,7 @@ SATURATED_SHARE = 0.40  # MNIST: ~40% of a digit's non-zero pixels are at (or ne
 STROKE_FLOOR = 0.12  # darkness below this share of a stroke core's is paper grain, not ink
 # Tracking (see the module docstring): where to look for the last frame's sheet, and how far it may have changed.
 TRACK_MARGIN = 0.12  # of the sheet box's longer side, each way: a hand moves a sheet ~3-8 working px a frame
-TRACK_MIN_MARGIN = 10  # working px
+TRACK_MIN_MARGIN = 5  # px of the resolution searched
 TRACK_AREA_CHANGE = 0.3  # the region's area may grow or shrink by this factor between frames
 TRACK_MAX_SHIFT = 0.3  # of the sheet's shorter side: how far its box centre may move between frames
 FULL_SEARCH_EVERY = 30  # frames: the whole frame is searched at least this often (a second at 30 fps)
@@ -208,10 +209,13 @@ class DigitFinder:
         self._to_frame_x, self._to_frame_y = width / self._work_w, height / self._work_h
         self._to_frame = np.array([self._to_frame_x, self._to_frame_y], np.float32)
         shape = (self._work_h, self._work_w)
-        self._small = np.empty(shape, np.uint8)
-        self._blurred = np.empty(shape, np.uint8)
-        self._edges = np.empty(shape, np.uint8)
-        self._regions = np.empty(shape, np.uint8)
+        self._half = _Resolution(self._work_h, self._work_w, 5, SHEET_NECK, CANNY_LOW, CANNY_HIGH)
+        # Tracking looks for the sheet at half the working resolution (a quarter of the frame's).
+        self._quarter = _Resolution(max(8, self._work_h // 2), max(8, self._work_w // 2), 3, SHEET_NECK // 2 | 1,
+                                    QUARTER_CANNY_LOW, QUARTER_CANNY_HIGH)
+        self._quarter_scale = np.array([self._work_w / self._quarter.width, self._work_h / self._quarter.height])
+        self._small, self._blurred = self._half.image, self._half.blurred
+        self._edges, self._regions = self._half.edges, self._half.regions
         self._sheet_mask = np.zeros(shape, np.uint8)
         # Ink-step buffers: views of their top-left corner serve each sheet's crop.
         self._paper_max = np.empty(shape, np.uint8)
@@ -226,7 +230,6 @@ class DigitFinder:
         self._keep_wide = np.empty(shape, np.uint8)
         self._darkness = np.empty(shape, np.float32)
         self._barrier_kernel = np.ones((3, 3), np.uint8)
-        self._neck_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (SHEET_NECK, SHEET_NECK))
         self._rect_kernels: dict[int, np.ndarray] = {}
         self._track: _Track | None = None
         self._bright_level = 128
@@ -296,14 +299,15 @@ class DigitFinder:
         return x0, y0, x1 - x0, y1 - y0
 
     # -- step 1: the sheet -------------------------------------------------------------------------------
-    def _region_outlines(self, x0: int, y0: int, x1: int, y1: int) -> list[np.ndarray]:
-        """Outer outlines (working pixels) of the edge-bounded regions of the working frame's window
-        [x0, x1) x [y0, y1). A region's holes, such as the digit on the sheet, are left out."""
-        small, blurred = self._small[y0:y1, x0:x1], self._blurred[y0:y1, x0:x1]
-        edges, regions = self._edges[y0:y1, x0:x1], self._regions[y0:y1, x0:x1]
-        cv2.GaussianBlur(small, (5, 5), 0, dst=blurred)
-        cv2.Canny(blurred, CANNY_LOW, CANNY_HIGH, edges=edges)
-        cv2.dilate(edges, self._barrier_kernel, dst=regions)
+    @staticmethod
+    def _region_outlines(res: _Resolution, x0: int, y0: int, x1: int, y1: int) -> list[np.ndarray]:
+        """Outer outlines (in `res` pixels) of the edge-bounded regions of the window [x0, x1) x [y0, y1) of
+        `res`'s image. A region's holes, such as the digit on the sheet, are left out."""
+        small, blurred = res.image[y0:y1, x0:x1], res.blurred[y0:y1, x0:x1]
+        edges, regions = res.edges[y0:y1, x0:x1], res.regions[y0:y1, x0:x1]
+        cv2.GaussianBlur(small, res.blur, 0, dst=blurred)
+        cv2.Canny(blurred, res.canny_low, res.canny_high, edges=edges)
+        cv2.dilate(edges, res.barrier_kernel, dst=regions)
         cv2.bitwise_not(regions, dst=regions)
         # Two-level hierarchy: top-level contours are the outer outlines of the regions.
         contours, hierarchy = cv2.findContours(regions, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE, offset=(x0, y0))
@@ -319,7 +323,7 @@ class DigitFinder:
         thumbs only notch it), while a soft shadow or a light gradient across it makes none, so the paper
         stays one region however unevenly it is lit. Sheet-like: large, brighter than the frame's Otsu
         level, solid, close to a (perspective) rectangle, not running out along the frame's edge."""
-        outlines = self._region_outlines(0, 0, self._work_w, self._work_h)
+        outlines = self._region_outlines(self._half, 0, 0, self._work_w, self._work_h)
         min_area = MIN_SHEET_AREA * self._work_w * self._work_h
         big = []
         for contour in outlines:
@@ -333,27 +337,46 @@ class DigitFinder:
         hist = cv2.calcHist([self._blurred], [0], None, [256], [0, 256]).ravel().astype(np.float64)
         self._bright_level = _otsu_level(hist, 0, 256) or 128
         for _, outline in big[:MAX_SHEET_CANDIDATES]:
-            sheet = self._as_sheet(outline)
+            sheet = self._as_sheet(outline, self._half)
             if sheet is not None:
                 yield sheet
 
     def _find_tracked_sheet(self, track: _Track) -> tuple[np.ndarray, float] | None:
         """The tracked sheet found again in this frame, or None. Only a window around where it was is searched,
-        with the same edges, regions and tests as the full search, so nothing is carried over from the last
-        frame but where to look (and the frame's brightness level): a region is the sheet again only if it lies
-        wholly inside the window -- not cut by the window's edge, where the full frame might join it to more --
-        and has about the sheet's size and place."""
-        x, y, w, h = track.box
-        margin = max(TRACK_MIN_MARGIN, int(TRACK_MARGIN * max(w, h)))
-        x0, y0 = max(0, x - margin), max(0, y - margin)
-        x1, y1 = min(self._work_w, x + w + margin), min(self._work_h, y + h + margin)
+        with the same edges, regions and sheet tests as the full search, so nothing is carried over from the
+        last frame but where to look (and the frame's brightness level): a region is the sheet again only if it
+        lies wholly inside the window -- not cut by the window's edge, where the full frame might join it to
+        more -- and has about the sheet's size and place. First at a quarter of the frame's resolution (a
+        sixteenth of its pixels); where that merges the sheet with the wall through a faint stretch of its edge
+        or pinches it between the digit and a thumb, at the working resolution. Returns the outline in working
+        pixels."""
+        quarter = self._quarter
+        cv2.resize(self._small, (quarter.width, quarter.height), dst=quarter.image, interpolation=cv2.INTER_AREA)
+        sheet = self._find_in_window(track, quarter, self._quarter_scale)
+        if sheet is not None:
+            outline, short = sheet
+            # Quarter pixel (i, j) covers working pixels 2i..2i+1: its centre is 2i + 0.5.
+            return (outline * self._quarter_scale + 0.5).astype(np.int32), short * self._quarter_scale[0]
+        return self._find_in_window(track, self._half, (1.0, 1.0))
+
+    def _find_in_window(self, track: _Track, res: _Resolution, to_work: tuple[float, float]
+                        ) -> tuple[np.ndarray, float] | None:
+        """The tracked sheet in a window of `res` around its last place: (outline in `res` pixels, shorter side
+        in `res` pixels) or None. `to_work`: the size of a `res` pixel in working pixels."""
+        to_x, to_y = to_work
+        x, y, w, h = track.box[0] / to_x, track.box[1] / to_y, track.box[2] / to_x, track.box[3] / to_y
+        margin = max(TRACK_MIN_MARGIN, TRACK_MARGIN * max(w, h))
+        x0, y0 = max(0, int(x - margin)), max(0, int(y - margin))
+        x1, y1 = min(res.width, int(math.ceil(x + w + margin))), min(res.height, int(math.ceil(y + h + margin)))
         inner_x0 = x0 if x0 > 0 else -1  # a window edge on the frame's edge cuts nothing
         inner_y0 = y0 if y0 > 0 else -1
-        inner_x1 = x1 - 1 if x1 < self._work_w else self._work_w
-        inner_y1 = y1 - 1 if y1 < self._work_h else self._work_h
-        min_area = max(MIN_SHEET_AREA * self._work_w * self._work_h, track.area / (1.0 + TRACK_AREA_CHANGE))
-        max_area = track.area * (1.0 + TRACK_AREA_CHANGE)
-        for contour in self._region_outlines(x0, y0, x1, y1):
+        inner_x1 = x1 - 1 if x1 < res.width else res.width
+        inner_y1 = y1 - 1 if y1 < res.height else res.height
+        area_scale = to_x * to_y
+        min_area = max(MIN_SHEET_AREA * res.width * res.height,
+                       track.area / area_scale / (1.0 + TRACK_AREA_CHANGE))
+        max_area = track.area / area_scale * (1.0 + TRACK_AREA_CHANGE)
+        for contour in self._region_outlines(res, x0, y0, x1, y1):
             if len(contour) * len(contour) < 4 * min_area:
                 continue
             cx, cy, cw, ch = cv2.boundingRect(contour)
@@ -363,42 +386,43 @@ class DigitFinder:
             if not min_area <= area <= max_area:
                 continue
             shift = math.hypot(cx + cw / 2 - (x + w / 2), cy + ch / 2 - (y + h / 2))
-            if shift > TRACK_MAX_SHIFT * track.short_side:
+            if shift > TRACK_MAX_SHIFT * track.short_side / to_x:
                 continue
-            sheet = self._as_sheet(contour)
+            sheet = self._as_sheet(contour, res)
             if sheet is not None:
                 return sheet
         return None
 
-    def _as_sheet(self, outline: np.ndarray) -> tuple[np.ndarray, float] | None:
+    def _as_sheet(self, outline: np.ndarray, res: _Resolution) -> tuple[np.ndarray, float] | None:
         """(outline, shorter side) if the region is sheet-like, else None. A region that leaks out through a
         gap in a faint edge (a lamp or window as bright as the paper just behind a corner) is opened to cut the
         neck, without cutting the paper between the digit and a thumb."""
         short = self._sheet_shape(outline)
-        if short is not None and self._runs_along_frame_edge(outline):
+        if short is not None and self._runs_along_frame_edge(outline, res):
             return None
         x, y, w, h = cv2.boundingRect(outline)
         member = np.zeros((h, w), np.uint8)
         cv2.drawContours(member, [outline], -1, 255, thickness=cv2.FILLED, offset=(-x, -y))
-        if cv2.mean(self._blurred[y:y + h, x:x + w], mask=member)[0] < self._bright_level:
+        if cv2.mean(res.blurred[y:y + h, x:x + w], mask=member)[0] < self._bright_level:
             return None
         if short is None:
             # Opening the filled region (the digit, a hole, is filled) cuts such necks.
-            cv2.morphologyEx(member, cv2.MORPH_OPEN, self._neck_kernel, dst=member)
+            cv2.morphologyEx(member, cv2.MORPH_OPEN, res.neck_kernel, dst=member)
             contours_open, _ = cv2.findContours(member, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE, offset=(x, y))
             if not contours_open:
                 return None
             outline = max(contours_open, key=cv2.contourArea)
             short = self._sheet_shape(outline)
-            if short is None or self._runs_along_frame_edge(outline):
+            if short is None or self._runs_along_frame_edge(outline, res):
                 return None
         return outline, short
 
-    def _runs_along_frame_edge(self, outline: np.ndarray) -> bool:
+    @staticmethod
+    def _runs_along_frame_edge(outline: np.ndarray, res: _Resolution) -> bool:
         """A held sheet is seen whole; a region running along the frame's edge is the wall or the desk."""
         points = outline.reshape(-1, 2)
         on_edge = np.count_nonzero((points[:, 0] == 0) | (points[:, 1] == 0)
-                                   | (points[:, 0] == self._work_w - 1) | (points[:, 1] == self._work_h - 1))
+                                   | (points[:, 0] == res.width - 1) | (points[:, 1] == res.height - 1))
         return on_edge > MAX_SHEET_EDGE_SHARE * len(points)
 
     @staticmethod
@@ -514,6 +538,21 @@ class DigitFinder:
         out[:] = 0.0
         out[dst_y0:dst_y1, dst_x0:dst_x1] = patch[dst_y0 - top:dst_y1 - top, dst_x0 - left:dst_x1 - left]
         return True
+
+
+class _Resolution:
+    """A working copy of the frame at one scale and the buffers the sheet search uses on it."""
+
+    def __init__(self, height: int, width: int, blur: int, neck: int, canny_low: float, canny_high: float) -> None:
+        self.height, self.width = height, width
+        self.canny_low, self.canny_high = canny_low, canny_high
+        self.image = np.empty((height, width), np.uint8)
+        self.blurred = np.empty((height, width), np.uint8)
+        self.edges = np.empty((height, width), np.uint8)
+        self.regions = np.empty((height, width), np.uint8)
+        self.blur = (blur, blur)  # Gaussian kernel before Canny: the same blur in frame pixels at each scale
+        self.neck_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (neck, neck))
+        self.barrier_kernel = np.ones((3, 3), np.uint8)  # edges thickened to a closed barrier between regions
 
 
 class _Track:
