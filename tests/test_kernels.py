@@ -372,6 +372,7 @@ calls = {
                                              2, 3, 0.0)),
     "max_pool_separable": (K.max_pool_separable, (xp, pool_out, f32(10), 3, 3, 2, 2)),
     "subsample_into": (K.subsample_into, (x, pool_out, 2, 2)),
+    "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
 }
 extra = {}
 for name, (kernel, args) in calls.items():
@@ -395,7 +396,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 25
+    assert len(extra) == 26
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -486,3 +487,16 @@ def test_subsample_into_takes_every_strided_pixel(stride):
     out = np.full(expected.shape, np.nan, np.float32)
     K.subsample_into(x, out, *stride)
     np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("c_in, c_out, height, width", [
+    (64, 128, 4, 4), (128, 16, 8, 8), (3, 4, 2, 2), (7, 6, 1, 5), (16, 9, 3, 3), (5, 5, 7, 9),
+])
+@pytest.mark.parametrize("act", [0, 1, 3, 5])
+def test_pointwise_small_matches_reference(c_in, c_out, height, width, act):
+    rng = np.random.default_rng(c_in * 7 + c_out + height)
+    x, w, b = conv_case(rng, c_in, c_out, height, width, 1, 1, 1)
+    out = np.full((c_out, height, width), np.nan, np.float32)
+    scratch = np.full(c_in * height * width, np.nan, np.float32)
+    K.pointwise_small(x, w, b, out, scratch, act, 0.0)
+    assert_close(out, R.conv2d(x, w, b, act=act))

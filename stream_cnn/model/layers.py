@@ -277,8 +277,10 @@ class _ConvBase(Layer):
             # stride-1 pointwise path run on it (Xception shortcuts: 19 -> ~5 us).
             key = (input_names[0], self.pads)
             x = runtime.subsampled(key, x, self.stride[0], self.stride[1], out.shape[1], out.shape[2])
-            runtime.step(kernels.conv2d, x, self.run_weight, self.run_bias, out, 1, 1, 1, 1, 1, self.run_act,
-                         self.run_alpha)
+            self._plan_pointwise(runtime, x, out)
+            return
+        if self.kernel == (1, 1) and self.groups == 1 and not any(self.pads):
+            self._plan_pointwise(runtime, x, out)
             return
         if self.flat_eligible() and self._flat_pays():
             scratch = runtime.scratch(kernels.flat_scratch_size(x.shape[1] - 2, x.shape[2]))
@@ -290,6 +292,20 @@ class _ConvBase(Layer):
             return
         runtime.step(kernels.conv2d, x, self.run_weight, self.run_bias, out, self.stride[0], self.stride[1],
                      self.dilation[0], self.dilation[1], self.groups, self.run_act, self.run_alpha)
+
+    # Pixels up to which a 1x1 conv runs as kernels.pointwise_small (dot products along the channels) rather than
+    # conv2d's loops along the pixels: measured 5x faster at 16 pixels, 1.3-1.8x at 64, slower at 225.
+    POINTWISE_SMALL_MAX_PIXELS = 64
+
+    def _plan_pointwise(self, runtime, x, out):
+        """A stride-1 unpadded 1x1 conv of x into out (x already subsampled for a strided one)."""
+        pixels = out.shape[1] * out.shape[2]
+        if 4 <= pixels <= self.POINTWISE_SMALL_MAX_PIXELS and out.shape[0] >= 4:
+            runtime.step(kernels.pointwise_small, x, self.run_weight, self.run_bias, out,
+                         runtime.scratch(x.shape[0] * pixels), self.run_act, self.run_alpha)
+            return
+        runtime.step(kernels.conv2d, x, self.run_weight, self.run_bias, out, 1, 1, 1, 1, 1, self.run_act,
+                     self.run_alpha)
 
     def plan_pooled(self, runtime, input_names, inputs, pooled):
         """Emit conv + bias + activation + 2x2 stride-2 max pool as one call writing `pooled` (flat_eligible

@@ -15,6 +15,7 @@ from stream_cnn.model.kernels.conv import (
     conv_macs,
     flat_scratch_size,
     pad_into,
+    pointwise_small,
     subsample_into,
     use_parallel_conv,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "max_pool_separable",
     "min_pool",
     "pad_into",
+    "pointwise_small",
     "softmax",
     "subsample_into",
     "use_parallel_conv",

@@ -432,6 +432,76 @@ def _pointwise(xp, w, b, out, act, alpha, oc_start, oc_stop):
             oc += 1
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _store4(row, q, bias, s0, s1, s2, s3):
+    row[q] = s0 + bias
+    row[q + 1] = s1 + bias
+    row[q + 2] = s2 + bias
+    row[q + 3] = s3 + bias
+
+
+# reassoc: each output is a dot product over the input channels, which LLVM may then split into SIMD partial sums.
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def pointwise_small(x, w, b, out, xt, act, alpha):
+    """1x1 stride 1, groups 1 conv for maps of few pixels (P = H*W <= ~64, C_out >= 4, P >= 4), same result as
+    conv2d. xt: float32 scratch of at least C_in * P values.
+
+    conv2d's pointwise path runs along the pixels, one SIMD vector for a 4x4 map, so its loop overhead dominates
+    (64->128 channels on 4x4: 17 us). Here the input is transposed to (P, C_in) and each output is a dot product
+    along the channels, 4 output channels x 4 pixels at a time (16 sums; each of the 8 values loaded per channel
+    feeds four): 5x faster on 4x4 maps, 1.3-1.8x on 8x8, slower from ~15x15 on.
+    """
+    c_in = x.shape[0]
+    c_out, out_h, out_w = out.shape
+    pixels = out_h * out_w
+    x_flat = x.reshape(c_in, pixels)
+    x_t = xt[:pixels * c_in].reshape(pixels, c_in)
+    for ic in range(c_in):
+        src = x_flat[ic]
+        for p in range(pixels):
+            x_t[p, ic] = src[p]
+    w2 = w.reshape(c_out, c_in)
+    out_flat = out.reshape(c_out, pixels)
+    block = 0
+    while block < c_out:
+        # shifted last blocks (of channels and of pixels) recompute a few outputs instead of needing tail code
+        oc = min(block, c_out - 4)
+        r0, r1, r2, r3 = w2[oc], w2[oc + 1], w2[oc + 2], w2[oc + 3]
+        start = 0
+        while start < pixels:
+            p = min(start, pixels - 4)
+            x0, x1, x2, x3 = x_t[p], x_t[p + 1], x_t[p + 2], x_t[p + 3]
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = np.float32(0.0)
+            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = np.float32(0.0)
+            for k in range(c_in):
+                a0, a1, a2, a3 = r0[k], r1[k], r2[k], r3[k]
+                v0, v1, v2, v3 = x0[k], x1[k], x2[k], x3[k]
+                s00 += a0 * v0
+                s01 += a0 * v1
+                s02 += a0 * v2
+                s03 += a0 * v3
+                s10 += a1 * v0
+                s11 += a1 * v1
+                s12 += a1 * v2
+                s13 += a1 * v3
+                s20 += a2 * v0
+                s21 += a2 * v1
+                s22 += a2 * v2
+                s23 += a2 * v3
+                s30 += a3 * v0
+                s31 += a3 * v1
+                s32 += a3 * v2
+                s33 += a3 * v3
+            _store4(out_flat[oc], p, b[oc], s00, s01, s02, s03)
+            _store4(out_flat[oc + 1], p, b[oc + 1], s10, s11, s12, s13)
+            _store4(out_flat[oc + 2], p, b[oc + 2], s20, s21, s22, s23)
+            _store4(out_flat[oc + 3], p, b[oc + 3], s30, s31, s32, s33)
+            start += 4
+        block += 4
+    if act != 0:
+        activate_inplace(out.reshape(out.size), act, alpha)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _pointwise_strided(xp, w, b, out, sh, sw, act, alpha, oc_start, oc_stop):
     """1x1, groups 1, any stride or padding (e.g. Xception's stride-2 shortcut convs), one output row at a time.

@@ -26,7 +26,7 @@ __pycache__), or the executors keep running the old kernel code from the cache.
 from numba import njit
 
 from stream_cnn.model.kernels.activations import activation, glu, softmax
-from stream_cnn.model.kernels.conv import conv2d, conv3x3_flat, pad_into, subsample_into
+from stream_cnn.model.kernels.conv import conv2d, conv3x3_flat, pad_into, pointwise_small, subsample_into
 from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.pool import (adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool,
@@ -58,6 +58,7 @@ OP_CONCAT = 18
 OP_GLU = 19
 OP_SUBSAMPLE = 20
 OP_MAX_POOL_SEPARABLE = 21
+OP_POINTWISE_SMALL = 22
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -82,6 +83,7 @@ KERNEL_OPS = {
     glu: (OP_GLU, "33"),
     subsample_into: (OP_SUBSAMPLE, "33ii"),
     max_pool_separable: (OP_MAX_POOL_SEPARABLE, "331iiii"),
+    pointwise_small: (OP_POINTWISE_SMALL, "34131if"),
 }
 
 def specialise(kernel, args):
@@ -167,6 +169,9 @@ def run_full(ops, reals, state, params):
             conv2d(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                    _v3(row, 3, state, params), row[i], row[i + 1], row[i + 2], row[i + 3], row[i + 4], row[i + 5],
                    alpha)
+        elif code == OP_POINTWISE_SMALL:
+            pointwise_small(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                            _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
         elif code == OP_DENSE_LINEAR:
             dense_linear(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
                          _v1(row, 3, state, params))
