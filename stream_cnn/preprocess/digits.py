@@ -56,7 +56,7 @@ MIN_DIGIT_SIZE = 0.12  # the digit's larger side, of the sheet's shorter side
 MAX_DIGIT_SIZE = 0.95
 MAX_DIGIT_WIDTH_RATIO = 1.6  # width / height: written digits are not much wider than tall
 MAX_BLOB_FILL = 0.72  # ink area / box area for a non-thin shape: a filled blob (smudge, shadow) is no digit
-MIN_DIGIT_PIXELS = 12  # the digit's larger side in working pixels: below this there is nothing to read
+MIN_DIGIT_PIXELS = 6  # the digit's larger side in quarter-resolution px (24 frame px): below it nothing to read
 MNIST_BOX = 20
 MNIST_SIZE = 28
 MNIST_CENTRE = 14.0  # MNIST's centres of mass sit at (14, 14) in pixel-index coordinates (measured on t10k)
@@ -180,6 +180,17 @@ def select_digit(stats, centroid_sums, min_area, centre_x, centre_y, near_scale,
     return x0, y0, x1, y1, ink_area
 
 
+@njit(cache=True, nogil=True)
+def ink_in(pixels, paper, footprint, ink_ratio, ink):
+    """ink = 1 where footprint is set and pixel < round(ink_ratio * paper) (the threshold of the ink step,
+    rounded as cv2.convertScaleAbs rounds it), else 0."""
+    height, width = pixels.shape
+    for y in range(height):
+        for x in range(width):
+            level = min(255, int(ink_ratio * paper[y, x] + 0.5))
+            ink[y, x] = 1 if footprint[y, x] != 0 and pixels[y, x] < level else 0
+
+
 def _linear_quantile(values: np.ndarray, q: float) -> float:
     """np.quantile(values, q) (linear interpolation) by partial sorting: same value, a fraction of the cost."""
     position = q * (values.size - 1)
@@ -209,11 +220,11 @@ class DigitFinder:
         self._to_frame_x, self._to_frame_y = width / self._work_w, height / self._work_h
         self._to_frame = np.array([self._to_frame_x, self._to_frame_y], np.float32)
         shape = (self._work_h, self._work_w)
-        self._half = _Resolution(self._work_h, self._work_w, 5, SHEET_NECK, CANNY_LOW, CANNY_HIGH)
+        self._half = _Resolution(self._work_h, self._work_w, 5, SHEET_NECK, CANNY_LOW, CANNY_HIGH, (1.0, 1.0))
         # Tracking looks for the sheet at half the working resolution (a quarter of the frame's).
-        self._quarter = _Resolution(max(8, self._work_h // 2), max(8, self._work_w // 2), 3, SHEET_NECK // 2 | 1,
-                                    QUARTER_CANNY_LOW, QUARTER_CANNY_HIGH)
-        self._quarter_scale = np.array([self._work_w / self._quarter.width, self._work_h / self._quarter.height])
+        quarter_h, quarter_w = max(8, self._work_h // 2), max(8, self._work_w // 2)
+        self._quarter = _Resolution(quarter_h, quarter_w, 3, SHEET_NECK // 2 | 1, QUARTER_CANNY_LOW, QUARTER_CANNY_HIGH,
+                                    (self._work_w / quarter_w, self._work_h / quarter_h))
         self._small, self._blurred = self._half.image, self._half.blurred
         self._edges, self._regions = self._half.edges, self._half.regions
         self._sheet_mask = np.zeros(shape, np.uint8)
@@ -228,6 +239,10 @@ class DigitFinder:
         self._labels = np.empty(shape, np.int32)
         self._keep = np.empty(shape, np.uint8)
         self._keep_wide = np.empty(shape, np.uint8)
+        self._keep_work = np.empty(shape, np.uint8)
+        self._keep_work_wide = np.empty(shape, np.uint8)
+        self._ink_work = np.empty(shape, np.uint8)
+        self._paper_work = np.empty(shape, np.uint8)
         self._darkness = np.empty(shape, np.float32)
         self._barrier_kernel = np.ones((3, 3), np.uint8)
         self._rect_kernels: dict[int, np.ndarray] = {}
@@ -252,6 +267,8 @@ class DigitFinder:
             self._allocate(*gray.shape)
         self.sheet_outline = None
         cv2.resize(gray, (self._work_w, self._work_h), dst=self._small, interpolation=cv2.INTER_AREA)
+        quarter = self._quarter
+        cv2.resize(self._small, (quarter.width, quarter.height), dst=quarter.image, interpolation=cv2.INTER_AREA)
         self._since_full_search += 1
         track = self._track
         if track is not None and self._since_full_search < FULL_SEARCH_EVERY:
@@ -281,21 +298,30 @@ class DigitFinder:
                 self._track = _Track.of(sheet, False)
         return None
 
-    def _digit_on(self, sheet: tuple[np.ndarray, float], out: np.ndarray) -> tuple[int, int, int, int] | None:
-        outline, short_side = sheet
+    def _digit_on(self, sheet: _Sheet, out: np.ndarray) -> tuple[int, int, int, int] | None:
+        """Steps 2-4 on a sheet, at a quarter of the frame's resolution (see the module docstring)."""
+        quarter = self._quarter
+        if sheet.res is quarter:
+            outline, short_side = sheet.outline, sheet.short_side
+        else:  # a working-resolution outline: pixel 2i or 2i+1 lies in quarter pixel i
+            outline = (sheet.outline // quarter.scale.astype(np.int32)).astype(np.int32)
+            short_side = sheet.short_side / float(quarter.scale[0])
         digit = self._find_digit(outline, short_side)
         if digit is None or not self._write_mnist(digit[0], out):
             return None
-        self.sheet_outline = outline.reshape(-1, 2).astype(np.float32) * self._to_frame
-        return self._frame_box(digit[1])
+        to_frame = self._to_frame * sheet.res.scale
+        self.sheet_outline = (sheet.outline.reshape(-1, 2) * to_frame).astype(np.float32)
+        return self._frame_box(digit[1], self._to_frame_x, self._to_frame_y)
 
-    def _frame_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-        """A box in working pixels -> the frame pixels it covers, clipped to the frame."""
+    def _frame_box(self, box: tuple[int, int, int, int], to_frame_x: float, to_frame_y: float
+                   ) -> tuple[int, int, int, int]:
+        """A box in pixels of size (to_frame_x, to_frame_y) frame pixels -> the frame pixels it covers, clipped
+        to the frame."""
         x, y, w, h = box
         height, width = self._frame_shape
-        x0, y0 = int(math.floor(x * self._to_frame_x)), int(math.floor(y * self._to_frame_y))
-        x1 = min(width, int(math.ceil((x + w) * self._to_frame_x)))
-        y1 = min(height, int(math.ceil((y + h) * self._to_frame_y)))
+        x0, y0 = int(math.floor(x * to_frame_x)), int(math.floor(y * to_frame_y))
+        x1 = min(width, int(math.ceil((x + w) * to_frame_x)))
+        y1 = min(height, int(math.ceil((y + h) * to_frame_y)))
         return x0, y0, x1 - x0, y1 - y0
 
     # -- step 1: the sheet -------------------------------------------------------------------------------
@@ -315,9 +341,9 @@ class DigitFinder:
             return []
         return [contours[index] for index in np.nonzero(hierarchy[0][:, 3] < 0)[0]]
 
-    def _find_sheets(self) -> Iterator[tuple[np.ndarray, float]]:
-        """Sheet-like regions of the whole frame, largest first, lazily (the caller stops at the first with a
-        digit on it): (outline contour in working pixels, shorter side).
+    def _find_sheets(self) -> Iterator[_Sheet]:
+        """Sheet-like regions of the whole frame (at the working resolution), largest first, lazily (the caller
+        stops at the first with a digit on it).
 
         A region is a connected area bounded by edges (Canny); the paper's outline is an edge all round (the
         thumbs only notch it), while a soft shadow or a light gradient across it makes none, so the paper
@@ -339,31 +365,22 @@ class DigitFinder:
         for _, outline in big[:MAX_SHEET_CANDIDATES]:
             sheet = self._as_sheet(outline, self._half)
             if sheet is not None:
-                yield sheet
+                yield _Sheet(*sheet, self._half)
 
-    def _find_tracked_sheet(self, track: _Track) -> tuple[np.ndarray, float] | None:
+    def _find_tracked_sheet(self, track: _Track) -> _Sheet | None:
         """The tracked sheet found again in this frame, or None. Only a window around where it was is searched,
         with the same edges, regions and sheet tests as the full search, so nothing is carried over from the
         last frame but where to look (and the frame's brightness level): a region is the sheet again only if it
         lies wholly inside the window -- not cut by the window's edge, where the full frame might join it to
         more -- and has about the sheet's size and place. First at a quarter of the frame's resolution (a
         sixteenth of its pixels); where that merges the sheet with the wall through a faint stretch of its edge
-        or pinches it between the digit and a thumb, at the working resolution. Returns the outline in working
-        pixels."""
-        quarter = self._quarter
-        cv2.resize(self._small, (quarter.width, quarter.height), dst=quarter.image, interpolation=cv2.INTER_AREA)
-        sheet = self._find_in_window(track, quarter, self._quarter_scale)
-        if sheet is not None:
-            outline, short = sheet
-            # Quarter pixel (i, j) covers working pixels 2i..2i+1: its centre is 2i + 0.5.
-            return (outline * self._quarter_scale + 0.5).astype(np.int32), short * self._quarter_scale[0]
-        return self._find_in_window(track, self._half, (1.0, 1.0))
+        or pinches it between the digit and a thumb, at the working resolution."""
+        sheet = self._find_in_window(track, self._quarter)
+        return sheet if sheet is not None else self._find_in_window(track, self._half)
 
-    def _find_in_window(self, track: _Track, res: _Resolution, to_work: tuple[float, float]
-                        ) -> tuple[np.ndarray, float] | None:
-        """The tracked sheet in a window of `res` around its last place: (outline in `res` pixels, shorter side
-        in `res` pixels) or None. `to_work`: the size of a `res` pixel in working pixels."""
-        to_x, to_y = to_work
+    def _find_in_window(self, track: _Track, res: _Resolution) -> _Sheet | None:
+        """The tracked sheet in a window of `res`'s image around its last place, or None."""
+        to_x, to_y = res.scale
         x, y, w, h = track.box[0] / to_x, track.box[1] / to_y, track.box[2] / to_x, track.box[3] / to_y
         margin = max(TRACK_MIN_MARGIN, TRACK_MARGIN * max(w, h))
         x0, y0 = max(0, int(x - margin)), max(0, int(y - margin))
@@ -390,7 +407,7 @@ class DigitFinder:
                 continue
             sheet = self._as_sheet(contour, res)
             if sheet is not None:
-                return sheet
+                return _Sheet(*sheet, res)
         return None
 
     def _as_sheet(self, outline: np.ndarray, res: _Resolution) -> tuple[np.ndarray, float] | None:
@@ -420,6 +437,9 @@ class DigitFinder:
     @staticmethod
     def _runs_along_frame_edge(outline: np.ndarray, res: _Resolution) -> bool:
         """A held sheet is seen whole; a region running along the frame's edge is the wall or the desk."""
+        x, y, w, h = cv2.boundingRect(outline)
+        if x > 0 and y > 0 and x + w < res.width and y + h < res.height:
+            return False
         points = outline.reshape(-1, 2)
         on_edge = np.count_nonzero((points[:, 0] == 0) | (points[:, 1] == 0)
                                    | (points[:, 0] == res.width - 1) | (points[:, 1] == res.height - 1))
@@ -442,8 +462,10 @@ class DigitFinder:
 
     # -- steps 2 and 3: ink and the digit ----------------------------------------------------------------
     def _find_digit(self, outline: np.ndarray, short_side: float):
+        """(darkness patch, its box in working pixels) of the digit on the sheet `outline` (in quarter-resolution
+        pixels, where the ink is looked for), or None."""
         sx, sy, sw, sh = cv2.boundingRect(outline)
-        crop = self._small[sy:sy + sh, sx:sx + sw]
+        crop = self._quarter.image[sy:sy + sh, sx:sx + sw]
         mask = self._sheet_mask[:sh, :sw]
         mask.fill(0)
         # The filled outline, not its hull: the notches the thumbs cut stay outside, so whatever the thumbs
@@ -498,15 +520,34 @@ class DigitFinder:
                 or (smaller > 0.35 * larger and ink_area / (w * h) > MAX_BLOB_FILL)):
             return None
         # Darkness of the digit's own strokes (other ink in its box is masked out), with a pixel of margin so
-        # the anti-aliased stroke edges are kept.
+        # the anti-aliased stroke edges are kept -- read at the working resolution: a quarter-resolution patch
+        # loses the strokes' shape (28x28 images correlate ~0.79 instead of ~0.9 with the MNIST originals).
         x0m, y0m = max(0, x0 - 1), max(0, y0 - 1)
         x1m, y1m = min(sw, x1 + 1), min(sh, y1 + 1)
-        keep, keep_wide = self._keep[:y1m - y0m, :x1m - x0m], self._keep_wide[:y1m - y0m, :x1m - x0m]
+        keep, footprint = self._keep[:y1m - y0m, :x1m - x0m], self._keep_wide[:y1m - y0m, :x1m - x0m]
         chosen_mask(labels[y0m:y1m, x0m:x1m], flags, keep)
-        cv2.dilate(keep, self._barrier_kernel, dst=keep_wide)
-        darkness = self._darkness[:y1m - y0m, :x1m - x0m]
-        ink_darkness(crop[y0m:y1m, x0m:x1m], paper[y0m:y1m, x0m:x1m], keep_wide, darkness)
-        return darkness, (sx + x0m, sy + y0m, x1m - x0m, y1m - y0m)
+        cv2.dilate(keep, self._barrier_kernel, dst=footprint)
+        # The chosen components' footprint (a quarter pixel of margin) at the working resolution; the ink there
+        # is the digit's, found again at the working resolution with the same paper-relative threshold.
+        to_x, to_y = self._quarter.scale
+        wx0, wy0 = int((sx + x0m) * to_x), int((sy + y0m) * to_y)
+        wx1, wy1 = min(self._work_w, int((sx + x1m) * to_x)), min(self._work_h, int((sy + y1m) * to_y))
+        size = (wx1 - wx0, wy1 - wy0)
+        footprint_work, ink_work = self._keep_work[:size[1], :size[0]], self._ink_work[:size[1], :size[0]]
+        keep_wide = self._keep_work_wide[:size[1], :size[0]]
+        cv2.resize(footprint, size, dst=footprint_work, interpolation=cv2.INTER_NEAREST)
+        paper_work = self._paper_work[:size[1], :size[0]]
+        cv2.resize(paper[y0m:y1m, x0m:x1m], size, dst=paper_work, interpolation=cv2.INTER_LINEAR)
+        pixels = self._small[wy0:wy1, wx0:wx1]
+        ink_in(pixels, paper_work, footprint_work, INK_RATIO, ink_work)
+        cv2.dilate(ink_work, self._barrier_kernel, dst=keep_wide)
+        bx, by, bw, bh = cv2.boundingRect(keep_wide)
+        if bw == 0 or bh == 0:
+            return None
+        darkness = self._darkness[:bh, :bw]
+        ink_darkness(pixels[by:by + bh, bx:bx + bw], paper_work[by:by + bh, bx:bx + bw],
+                     keep_wide[by:by + bh, bx:bx + bw], darkness)
+        return darkness, (wx0 + bx, wy0 + by, bw, bh)
 
     # -- step 4: the MNIST image -------------------------------------------------------------------------
     @staticmethod
@@ -543,8 +584,10 @@ class DigitFinder:
 class _Resolution:
     """A working copy of the frame at one scale and the buffers the sheet search uses on it."""
 
-    def __init__(self, height: int, width: int, blur: int, neck: int, canny_low: float, canny_high: float) -> None:
+    def __init__(self, height: int, width: int, blur: int, neck: int, canny_low: float, canny_high: float,
+                 scale: tuple[float, float]) -> None:
         self.height, self.width = height, width
+        self.scale = np.array(scale)  # the size of one of its pixels in working pixels (x, y)
         self.canny_low, self.canny_high = canny_low, canny_high
         self.image = np.empty((height, width), np.uint8)
         self.blurred = np.empty((height, width), np.uint8)
@@ -563,7 +606,17 @@ class _Track:
         self.box, self.area, self.short_side, self.had_digit = box, area, short_side, had_digit
 
     @classmethod
-    def of(cls, sheet: tuple[np.ndarray, float], had_digit: bool) -> _Track:
-        outline, short_side = sheet
-        return cls(tuple(int(v) for v in cv2.boundingRect(outline)), float(cv2.contourArea(outline)), short_side,
-                   had_digit)
+    def of(cls, sheet: _Sheet, had_digit: bool) -> _Track:
+        """In working pixels, whatever the resolution the sheet was found at."""
+        to_x, to_y = sheet.res.scale
+        x, y, w, h = cv2.boundingRect(sheet.outline)
+        box = (int(x * to_x), int(y * to_y), int(math.ceil(w * to_x)), int(math.ceil(h * to_y)))
+        return cls(box, float(cv2.contourArea(sheet.outline)) * to_x * to_y, sheet.short_side * to_x, had_digit)
+
+
+class _Sheet:
+    """A sheet found in one frame: its outline and shorter side in pixels of the resolution `res` it was found at."""
+    __slots__ = ("outline", "short_side", "res")
+
+    def __init__(self, outline: np.ndarray, short_side: float, res: _Resolution) -> None:
+        self.outline, self.short_side, self.res = outline, short_side, res
