@@ -63,7 +63,7 @@ MNIST_CENTRE = 14.0  # MNIST's centres of mass sit at (14, 14) in pixel-index co
 SATURATED_SHARE = 0.40  # MNIST: ~40% of a digit's non-zero pixels are at (or next to) 255 (measured on t10k)
 STROKE_FLOOR = 0.12  # darkness below this share of a stroke core's is paper grain, not ink
 # Tracking (see the module docstring): where to look for the last frame's sheet, and how far it may have changed.
-TRACK_MARGIN = 0.12  # of the sheet box's longer side, each way: a hand moves a sheet ~3-8 working px a frame
+TRACK_MARGIN = 0.08  # of the sheet box's longer side, each way: a hand moves a sheet ~3-8 working px a frame
 TRACK_MIN_MARGIN = 5  # px of the resolution searched
 TRACK_AREA_CHANGE = 0.3  # the region's area may grow or shrink by this factor between frames
 TRACK_MAX_SHIFT = 0.3  # of the sheet's shorter side: how far its box centre may move between frames
@@ -220,11 +220,12 @@ class DigitFinder:
         self._to_frame_x, self._to_frame_y = width / self._work_w, height / self._work_h
         self._to_frame = np.array([self._to_frame_x, self._to_frame_y], np.float32)
         shape = (self._work_h, self._work_w)
-        self._half = _Resolution(self._work_h, self._work_w, 5, SHEET_NECK, CANNY_LOW, CANNY_HIGH, (1.0, 1.0))
+        self._half = _Resolution(self._work_h, self._work_w, 5, SHEET_NECK, CANNY_LOW, CANNY_HIGH, (1.0, 1.0),
+                                 cv2.CHAIN_APPROX_NONE)
         # Tracking looks for the sheet at half the working resolution (a quarter of the frame's).
         quarter_h, quarter_w = max(8, self._work_h // 2), max(8, self._work_w // 2)
         self._quarter = _Resolution(quarter_h, quarter_w, 3, SHEET_NECK // 2 | 1, QUARTER_CANNY_LOW, QUARTER_CANNY_HIGH,
-                                    (self._work_w / quarter_w, self._work_h / quarter_h))
+                                    (self._work_w / quarter_w, self._work_h / quarter_h), cv2.CHAIN_APPROX_SIMPLE)
         self._small, self._blurred = self._half.image, self._half.blurred
         self._edges, self._regions = self._half.edges, self._half.regions
         self._sheet_mask = np.zeros(shape, np.uint8)
@@ -336,7 +337,7 @@ class DigitFinder:
         cv2.dilate(edges, res.barrier_kernel, dst=regions)
         cv2.bitwise_not(regions, dst=regions)
         # Two-level hierarchy: top-level contours are the outer outlines of the regions.
-        contours, hierarchy = cv2.findContours(regions, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE, offset=(x0, y0))
+        contours, hierarchy = cv2.findContours(regions, cv2.RETR_CCOMP, res.chain, offset=(x0, y0))
         if hierarchy is None:
             return []
         return [contours[index] for index in np.nonzero(hierarchy[0][:, 3] < 0)[0]]
@@ -394,10 +395,8 @@ class DigitFinder:
                        track.area / area_scale / (1.0 + TRACK_AREA_CHANGE))
         max_area = track.area / area_scale * (1.0 + TRACK_AREA_CHANGE)
         for contour in self._region_outlines(res, x0, y0, x1, y1):
-            if len(contour) * len(contour) < 4 * min_area:
-                continue
             cx, cy, cw, ch = cv2.boundingRect(contour)
-            if cx <= inner_x0 or cy <= inner_y0 or cx + cw - 1 >= inner_x1 or cy + ch - 1 >= inner_y1:
+            if cw * ch < min_area or cx <= inner_x0 or cy <= inner_y0 or cx + cw - 1 >= inner_x1 or cy + ch - 1 >= inner_y1:
                 continue
             area = cv2.contourArea(contour)
             if not min_area <= area <= max_area:
@@ -425,7 +424,7 @@ class DigitFinder:
         if short is None:
             # Opening the filled region (the digit, a hole, is filled) cuts such necks.
             cv2.morphologyEx(member, cv2.MORPH_OPEN, res.neck_kernel, dst=member)
-            contours_open, _ = cv2.findContours(member, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE, offset=(x, y))
+            contours_open, _ = cv2.findContours(member, cv2.RETR_EXTERNAL, res.chain, offset=(x, y))
             if not contours_open:
                 return None
             outline = max(contours_open, key=cv2.contourArea)
@@ -441,9 +440,18 @@ class DigitFinder:
         if x > 0 and y > 0 and x + w < res.width and y + h < res.height:
             return False
         points = outline.reshape(-1, 2)
-        on_edge = np.count_nonzero((points[:, 0] == 0) | (points[:, 1] == 0)
-                                   | (points[:, 0] == res.width - 1) | (points[:, 1] == res.height - 1))
-        return on_edge > MAX_SHEET_EDGE_SHARE * len(points)
+        if res.chain == cv2.CHAIN_APPROX_NONE:  # one point a pixel: the share of points is the share of length
+            on_edge = np.count_nonzero((points[:, 0] == 0) | (points[:, 1] == 0)
+                                       | (points[:, 0] == res.width - 1) | (points[:, 1] == res.height - 1))
+            return on_edge > MAX_SHEET_EDGE_SHARE * len(points)
+        # Straight runs are single segments: the length of the segments lying on an edge of the frame.
+        following = np.roll(points, -1, axis=0)
+        on_edge = np.zeros(len(points), bool)
+        for axis, last in ((0, res.width - 1), (1, res.height - 1)):
+            for line in (0, last):
+                on_edge |= (points[:, axis] == line) & (following[:, axis] == line)
+        lengths = np.abs(following - points).sum(axis=1)  # on an edge a segment is horizontal or vertical
+        return lengths[on_edge].sum() > MAX_SHEET_EDGE_SHARE * cv2.arcLength(outline, True)
 
     @staticmethod
     def _sheet_shape(outline: np.ndarray) -> float | None:
@@ -585,7 +593,7 @@ class _Resolution:
     """A working copy of the frame at one scale and the buffers the sheet search uses on it."""
 
     def __init__(self, height: int, width: int, blur: int, neck: int, canny_low: float, canny_high: float,
-                 scale: tuple[float, float]) -> None:
+                 scale: tuple[float, float], chain: int) -> None:
         self.height, self.width = height, width
         self.scale = np.array(scale)  # the size of one of its pixels in working pixels (x, y)
         self.canny_low, self.canny_high = canny_low, canny_high
@@ -595,7 +603,8 @@ class _Resolution:
         self.regions = np.empty((height, width), np.uint8)
         self.blur = (blur, blur)  # Gaussian kernel before Canny: the same blur in frame pixels at each scale
         self.neck_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (neck, neck))
-        self.barrier_kernel = np.ones((3, 3), np.uint8)  # edges thickened to a closed barrier between regions
+        self.barrier_kernel = np.ones((3, 3), np.uint8)
+        self.chain = chain  # how findContours stores outlines: every pixel (NONE) or the corners (SIMPLE)  # edges thickened to a closed barrier between regions
 
 
 class _Track:
