@@ -373,6 +373,7 @@ calls = {
     "max_pool_separable": (K.max_pool_separable, (xp, pool_out, f32(10), 3, 3, 2, 2)),
     "subsample_into": (K.subsample_into, (x, pool_out, 2, 2)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
+    "conv_patches": (K.conv_patches, (xp, w3, b, pool_out.repeat(2, axis=0), f32(4 * 64 * 36 + 8 * 64), 2, 1, 0.0)),
 }
 extra = {}
 for name, (kernel, args) in calls.items():
@@ -396,7 +397,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 26
+    assert len(extra) == 27
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -500,3 +501,27 @@ def test_pointwise_small_matches_reference(c_in, c_out, height, width, act):
     scratch = np.full(c_in * height * width, np.nan, np.float32)
     K.pointwise_small(x, w, b, out, scratch, act, 0.0)
     assert_close(out, R.conv2d(x, w, b, act=act))
+
+
+@pytest.mark.parametrize("c_in, c_out, height, width, kernel", [
+    (16, 32, 7, 7, (3, 3)),   # digits' third layer
+    (8, 9, 4, 5, (3, 3)),     # C_out not a multiple of 4: the last channel block is shifted back
+    (20, 8, 3, 3, (2, 3)),    # any kernel size; 1x... outputs
+    (64, 12, 2, 3, (1, 1)),
+])
+@pytest.mark.parametrize("pool", [1, 2])
+@pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.2), (3, 0.0)])
+def test_conv_patches_matches_reference_conv_then_pool(c_in, c_out, height, width, kernel, pool, act, alpha):
+    rng = np.random.default_rng(c_in + 3 * c_out + height)
+    kh, kw = kernel
+    x, w, b = conv_case(rng, c_in, c_out, height, width, kh, kw, 1)
+    pads = (kh // 2, (kh - 1) // 2, kw // 2, (kw - 1) // 2)
+    expected = R.conv2d(x, w, b, 1, pads, 1, 1, act, alpha)
+    if pool == 2:
+        expected = R.max_pool(expected, 2)
+    if expected.shape[1] * expected.shape[2] * pool * pool < 4:
+        pytest.skip("conv_patches needs at least 4 conv outputs per channel")
+    out = np.full(expected.shape, np.nan, np.float32)
+    size = K.patches_scratch_size(c_in, kh, kw, c_out, expected.shape[1], expected.shape[2], pool)
+    K.conv_patches(padded(x, *pads), w, b, out, np.full(size, np.nan, np.float32), pool, act, alpha)
+    assert_close(out, expected)

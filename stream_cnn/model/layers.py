@@ -282,6 +282,9 @@ class _ConvBase(Layer):
         if self.kernel == (1, 1) and self.groups == 1 and not any(self.pads):
             self._plan_pointwise(runtime, x, out)
             return
+        if self._patches_pay(out.shape[1] * out.shape[2]):
+            self._plan_patches(runtime, x, out, 1)
+            return
         if self.flat_eligible() and self._flat_pays():
             scratch = runtime.scratch(kernels.flat_scratch_size(x.shape[1] - 2, x.shape[2]))
             own_act = self.run_act in kernels.FLAT_ACTIVATIONS
@@ -307,10 +310,29 @@ class _ConvBase(Layer):
         runtime.step(kernels.conv2d, x, self.run_weight, self.run_bias, out, 1, 1, 1, 1, 1, self.run_act,
                      self.run_alpha)
 
+    def _patches_pay(self, pixels):
+        """Whether kernels.conv_patches is the fastest way to compute `pixels` outputs per channel: few pixels
+        (<= 64, where flat planes are short loops), enough filters for its 4-channel blocks to be full (>= 8)
+        and a long enough dot product (C_in * kh * kw >= 64; measured 16->32 channels on 7x7: 11.6 -> 7.8 us,
+        but 128 -> 7 channels on 4x4 slower, the patch copy dominating)."""
+        c_in = self.input_shapes[0][0]
+        return (self.stride == (1, 1) and self.dilation == (1, 1) and self.groups == 1
+                and self.run_act in kernels.FLAT_ACTIVATIONS and self.output_shape[0] >= 8
+                and 4 <= pixels <= 64 and c_in * self.kernel[0] * self.kernel[1] >= 64)
+
+    def _plan_patches(self, runtime, x, out, pool):
+        c_out, out_h, out_w = out.shape
+        size = kernels.patches_scratch_size(x.shape[0], self.kernel[0], self.kernel[1], c_out, out_h, out_w, pool)
+        runtime.step(kernels.conv_patches, x, self.run_weight, self.run_bias, out, runtime.scratch(size), pool,
+                     self.run_act, self.run_alpha)
+
     def plan_pooled(self, runtime, input_names, inputs, pooled):
         """Emit conv + bias + activation + 2x2 stride-2 max pool as one call writing `pooled` (flat_eligible
         convs with a monotone activation only; the Model checks)."""
         x = self._padded_input(runtime, input_names, inputs)
+        if self._patches_pay(4 * pooled.shape[1] * pooled.shape[2]):
+            self._plan_patches(runtime, x, pooled, 2)
+            return
         scratch = runtime.scratch(kernels.flat_scratch_size(x.shape[1] - 2, x.shape[2]))
         runtime.step(kernels.conv3x3_flat, x, self.run_weight, self.run_bias, pooled, scratch, 2, self.run_act,
                      self.run_alpha)

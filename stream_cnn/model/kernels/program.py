@@ -13,8 +13,9 @@ FLOAT_SLOTS columns, one row per op.
 
 Two executors, because an executor compiles every kernel it can reach (Numba types all branches), and Numba
 re-optimises every callee's code again inside each caller that links it, so nesting and reach cost compile time:
-- run_basic knows only the ops of plain 3x3-conv / 2x2-pool / dense classifiers like digits (flat 3x3 conv with
-  its pool fused, padding copies, dense without activation, softmax), so a cold start compiles little;
+- run_basic knows only the ops of plain 3x3-conv / 2x2-pool / dense classifiers like digits (flat and patch
+  convs with their pool fused, padding copies, dense without activation, softmax), so a cold start compiles
+  little;
 - run_full knows every op the Model emits except those with non-float arguments (fractional_max_pool, whose
   bins are int64 arrays), which stay plain Python calls between program segments.
 The Model picks run_basic when every op of a segment is in BASIC_OPS.
@@ -26,7 +27,8 @@ __pycache__), or the executors keep running the old kernel code from the cache.
 from numba import njit
 
 from stream_cnn.model.kernels.activations import activation, glu, softmax
-from stream_cnn.model.kernels.conv import conv2d, conv3x3_flat, pad_into, pointwise_small, subsample_into
+from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv_patches, pad_into, pointwise_small,
+                                           subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.pool import (adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool,
@@ -59,15 +61,17 @@ OP_GLU = 19
 OP_SUBSAMPLE = 20
 OP_MAX_POOL_SEPARABLE = 21
 OP_POINTWISE_SMALL = 22
+OP_CONV_PATCHES = 8
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
-BASIC_OPS = frozenset({OP_PAD, OP_CONV3X3_FLAT, OP_DENSE_LINEAR, OP_SOFTMAX})
+BASIC_OPS = frozenset({OP_PAD, OP_CONV3X3_FLAT, OP_CONV_PATCHES, OP_DENSE_LINEAR, OP_SOFTMAX})
 
 # kernel -> (op code, argument kinds): "1".."4" = float32 C-contiguous array of that rank, "i" int, "f" float.
 KERNEL_OPS = {
     pad_into: (OP_PAD, "33ii"),
     conv3x3_flat: (OP_CONV3X3_FLAT, "34131iif"),
+    conv_patches: (OP_CONV_PATCHES, "34131iif"),
     max_pool: (OP_MAX_POOL, "33iiii"),
     dense: (OP_DENSE, "1211if"),
     dense_linear: (OP_DENSE_LINEAR, "1211"),
@@ -143,6 +147,10 @@ def run_basic(ops, reals, state, params):
             conv3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                          _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1],
                          reals[index, 0])
+        elif code == OP_CONV_PATCHES:
+            conv_patches(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                         _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1],
+                         reals[index, 0])
         elif code == OP_DENSE_LINEAR:
             dense_linear(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
                          _v1(row, 3, state, params))
@@ -164,6 +172,9 @@ def run_full(ops, reals, state, params):
             pad_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1])
         elif code == OP_CONV3X3_FLAT:
             conv3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                         _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
+        elif code == OP_CONV_PATCHES:
+            conv_patches(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                          _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
         elif code == OP_CONV2D:
             conv2d(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
