@@ -191,13 +191,61 @@ def ink_in(pixels, paper, footprint, ink_ratio, ink):
             ink[y, x] = 1 if footprint[y, x] != 0 and pixels[y, x] < level else 0
 
 
-def _linear_quantile(values: np.ndarray, q: float) -> float:
-    """np.quantile(values, q) (linear interpolation) by partial sorting: same value, a fraction of the cost."""
-    position = q * (values.size - 1)
-    below = int(math.floor(position))
-    above = min(below + 1, values.size - 1)
-    ordered = np.partition(values, (below, above))
-    return float(ordered[below] + (position - below) * (ordered[above] - ordered[below]))
+@njit(cache=True, nogil=True)
+def place_mnist(patch, saturated_share, stroke_floor, centre, strokes, out):
+    """Normalise the digit's darkness `patch` (already scaled into the 20x20 box) the way MNIST's strokes look
+    and place it into the 28x28 `out` with its centre of mass at (centre, centre), an integer shift.
+
+    The level reached by the top `saturated_share` of the stroke pixels (those above a tenth of the darkest; the
+    linear-interpolated quantile, as np.quantile) becomes 255; darkness below stroke_floor x that level is paper
+    grain and becomes 0. `patch` is normalised in place; `strokes` is scratch of at least patch.size floats.
+    Returns False (out untouched) when there are no strokes or the placed patch would miss the field."""
+    height, width = patch.shape
+    darkest = np.float32(0.0)
+    for y in range(height):
+        for x in range(width):
+            darkest = max(darkest, patch[y, x])
+    count = 0
+    for y in range(height):
+        for x in range(width):
+            if patch[y, x] > 0.1 * darkest:
+                strokes[count] = patch[y, x]
+                count += 1
+    if count == 0:
+        return False
+    ordered = np.sort(strokes[:count])
+    position = (1.0 - saturated_share) * (count - 1)
+    below = int(np.floor(position))
+    above = min(below + 1, count - 1)
+    reference = ordered[below] + (position - below) * (ordered[above] - ordered[below])
+    if reference <= 0:
+        return False
+    floor = stroke_floor * reference
+    gain = 255.0 / (reference - floor)
+    total = 0.0
+    sum_x = 0.0
+    sum_y = 0.0
+    for y in range(height):
+        for x in range(width):
+            value = min(max((patch[y, x] - floor) * gain, 0.0), 255.0)
+            patch[y, x] = value
+            total += value
+            sum_x += value * x
+            sum_y += value * y
+    if total <= 0:
+        return False
+    left = int(np.rint(centre - sum_x / total))
+    top = int(np.rint(centre - sum_y / total))
+    size = out.shape[0]
+    dst_x0, dst_y0 = max(0, left), max(0, top)
+    dst_x1, dst_y1 = min(size, left + width), min(size, top + height)
+    if dst_x1 <= dst_x0 or dst_y1 <= dst_y0:
+        return False
+    out[:, :] = 0.0
+    for y in range(dst_y0, dst_y1):
+        for x in range(dst_x0, dst_x1):
+            out[y, x] = patch[y - top, x - left]
+    return True
 
 
 class DigitFinder:
@@ -245,6 +293,8 @@ class DigitFinder:
         self._ink_work = np.empty(shape, np.uint8)
         self._paper_work = np.empty(shape, np.uint8)
         self._darkness = np.empty(shape, np.float32)
+        self._patch = np.empty((MNIST_BOX, MNIST_BOX), np.float32)
+        self._strokes = np.empty(MNIST_BOX * MNIST_BOX, np.float32)
         self._barrier_kernel = np.ones((3, 3), np.uint8)
         self._rect_kernels: dict[int, np.ndarray] = {}
         self._track: _Track | None = None
@@ -558,35 +608,13 @@ class DigitFinder:
         return darkness, (wx0 + bx, wy0 + by, bw, bh)
 
     # -- step 4: the MNIST image -------------------------------------------------------------------------
-    @staticmethod
-    def _write_mnist(darkness: np.ndarray, out: np.ndarray) -> bool:
+    def _write_mnist(self, darkness: np.ndarray, out: np.ndarray) -> bool:
         h, w = darkness.shape
         scale = MNIST_BOX / max(w, h)
         new_w, new_h = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
-        patch = cv2.resize(darkness, (new_w, new_h), interpolation=cv2.INTER_AREA)
-        stroke = patch[patch > 0.1 * float(patch.max())]
-        if stroke.size == 0:
-            return False
-        reference = _linear_quantile(stroke, 1.0 - SATURATED_SHARE)
-        if reference <= 0:
-            return False
-        # Paper grain and noise leave faint darkness around the strokes; MNIST's background is exactly 0.
-        floor = STROKE_FLOOR * reference
-        np.clip((patch - floor) * (255.0 / (reference - floor)), 0.0, 255.0, out=patch)
-        moments = cv2.moments(patch)
-        if moments["m00"] <= 0:
-            return False
-        com_x, com_y = moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
-        left = int(round(MNIST_CENTRE - com_x))
-        top = int(round(MNIST_CENTRE - com_y))
-        # Place the patch at (left, top), clipped to the field (a lopsided digit's box can poke past an edge).
-        dst_x0, dst_y0 = max(0, left), max(0, top)
-        dst_x1, dst_y1 = min(MNIST_SIZE, left + new_w), min(MNIST_SIZE, top + new_h)
-        if dst_x1 <= dst_x0 or dst_y1 <= dst_y0:
-            return False
-        out[:] = 0.0
-        out[dst_y0:dst_y1, dst_x0:dst_x1] = patch[dst_y0 - top:dst_y1 - top, dst_x0 - left:dst_x1 - left]
-        return True
+        patch = self._patch[:new_h, :new_w]
+        cv2.resize(darkness, (new_w, new_h), dst=patch, interpolation=cv2.INTER_AREA)
+        return place_mnist(patch, SATURATED_SHARE, STROKE_FLOOR, MNIST_CENTRE, self._strokes, out)
 
 
 class _Resolution:
