@@ -3,6 +3,12 @@
 The contract (signatures, semantics, activation codes) is in ARCHITECTURE.md, "Kernel contract".
 Every kernel is compiled lazily, for the argument types it is first called with, and cached on disk.
 Pass `alpha` as a Python float and `act` as an int, so one compiled signature serves every layer.
+
+Beyond the contract's kernels, the Model plans faster equivalents where they measured faster (each one is held
+to the NumPy twin by tests/test_kernels.py): conv3x3_flat and conv_patches (3x3 / small-map convs, optionally
+with the following 2x2 max pool fused), pointwise_small (1x1 convs on few pixels), subsample_into (strided 1x1
+convs), max_pool_separable, activate_inplace. kernels/program.py holds the executors that run a whole forward
+pass in one call from Python.
 """
 from stream_cnn.model.kernels.activations import (ACTIVATIONS, activate_inplace, activate_into, activation, glu,
                                                   softmax)
