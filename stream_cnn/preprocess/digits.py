@@ -353,11 +353,10 @@ class DigitFinder:
         """Steps 2-4 on a sheet, at a quarter of the frame's resolution (see the module docstring)."""
         quarter = self._quarter
         if sheet.res is quarter:
-            outline, short_side = sheet.outline, sheet.short_side
+            digit = self._find_digit(sheet.outline, sheet.short_side, sheet.hull, sheet.mask)
         else:  # a working-resolution outline: pixel 2i or 2i+1 lies in quarter pixel i
             outline = (sheet.outline // quarter.scale.astype(np.int32)).astype(np.int32)
-            short_side = sheet.short_side / float(quarter.scale[0])
-        digit = self._find_digit(outline, short_side)
+            digit = self._find_digit(outline, sheet.short_side / float(quarter.scale[0]))
         if digit is None or not self._write_mnist(digit[0], out):
             return None
         to_frame = self._to_frame * sheet.res.scale
@@ -416,7 +415,7 @@ class DigitFinder:
         for _, outline in big[:MAX_SHEET_CANDIDATES]:
             sheet = self._as_sheet(outline, self._half)
             if sheet is not None:
-                yield _Sheet(*sheet, self._half)
+                yield sheet
 
     def _find_tracked_sheet(self, track: _Track) -> _Sheet | None:
         """The tracked sheet found again in this frame, or None. Only a window around where it was is searched,
@@ -456,32 +455,33 @@ class DigitFinder:
                 continue
             sheet = self._as_sheet(contour, res)
             if sheet is not None:
-                return _Sheet(*sheet, res)
+                return sheet
         return None
 
-    def _as_sheet(self, outline: np.ndarray, res: _Resolution) -> tuple[np.ndarray, float] | None:
-        """(outline, shorter side) if the region is sheet-like, else None. A region that leaks out through a
+    def _as_sheet(self, outline: np.ndarray, res: _Resolution) -> _Sheet | None:
+        """The sheet, if the region is sheet-like, else None. A region that leaks out through a
         gap in a faint edge (a lamp or window as bright as the paper just behind a corner) is opened to cut the
         neck, without cutting the paper between the digit and a thumb."""
-        short = self._sheet_shape(outline)
-        if short is not None and self._runs_along_frame_edge(outline, res):
+        shape = self._sheet_shape(outline)
+        if shape is not None and self._runs_along_frame_edge(outline, res):
             return None
         x, y, w, h = cv2.boundingRect(outline)
         member = np.zeros((h, w), np.uint8)
         cv2.drawContours(member, [outline], -1, 255, thickness=cv2.FILLED, offset=(-x, -y))
         if cv2.mean(res.blurred[y:y + h, x:x + w], mask=member)[0] < self._bright_level:
             return None
-        if short is None:
-            # Opening the filled region (the digit, a hole, is filled) cuts such necks.
-            cv2.morphologyEx(member, cv2.MORPH_OPEN, res.neck_kernel, dst=member)
-            contours_open, _ = cv2.findContours(member, cv2.RETR_EXTERNAL, res.chain, offset=(x, y))
-            if not contours_open:
-                return None
-            outline = max(contours_open, key=cv2.contourArea)
-            short = self._sheet_shape(outline)
-            if short is None or self._runs_along_frame_edge(outline, res):
-                return None
-        return outline, short
+        if shape is not None:
+            return _Sheet(outline, *shape, member, res)
+        # Opening the filled region (the digit, a hole, is filled) cuts such necks.
+        cv2.morphologyEx(member, cv2.MORPH_OPEN, res.neck_kernel, dst=member)
+        contours_open, _ = cv2.findContours(member, cv2.RETR_EXTERNAL, res.chain, offset=(x, y))
+        if not contours_open:
+            return None
+        outline = max(contours_open, key=cv2.contourArea)
+        shape = self._sheet_shape(outline)
+        if shape is None or self._runs_along_frame_edge(outline, res):
+            return None
+        return _Sheet(outline, *shape, None, res)
 
     @staticmethod
     def _runs_along_frame_edge(outline: np.ndarray, res: _Resolution) -> bool:
@@ -504,9 +504,9 @@ class DigitFinder:
         return lengths[on_edge].sum() > MAX_SHEET_EDGE_SHARE * cv2.arcLength(outline, True)
 
     @staticmethod
-    def _sheet_shape(outline: np.ndarray) -> float | None:
-        """The sheet's shorter side if `outline` is sheet-shaped (solid, close to a perspective rectangle, not
-        too elongated), else None."""
+    def _sheet_shape(outline: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """(the sheet's shorter side, its convex hull) if `outline` is sheet-shaped (solid, close to a
+        perspective rectangle, not too elongated), else None."""
         area = cv2.contourArea(outline)
         hull = cv2.convexHull(outline)
         hull_area = cv2.contourArea(hull)
@@ -516,19 +516,23 @@ class DigitFinder:
         short, long = min(rect_w, rect_h), max(rect_w, rect_h)
         if short <= 0 or long / short > MAX_SHEET_ELONGATION or hull_area / (rect_w * rect_h) < MIN_SHEET_RECT_FILL:
             return None
-        return short
+        return short, hull
 
     # -- steps 2 and 3: ink and the digit ----------------------------------------------------------------
-    def _find_digit(self, outline: np.ndarray, short_side: float):
+    def _find_digit(self, outline: np.ndarray, short_side: float, hull_points: np.ndarray | None = None,
+                    filled: np.ndarray | None = None):
         """(darkness patch, its box in working pixels) of the digit on the sheet `outline` (in quarter-resolution
         pixels, where the ink is looked for), or None."""
         sx, sy, sw, sh = cv2.boundingRect(outline)
         crop = self._quarter.image[sy:sy + sh, sx:sx + sw]
-        mask = self._sheet_mask[:sh, :sw]
-        mask.fill(0)
         # The filled outline, not its hull: the notches the thumbs cut stay outside, so whatever the thumbs
         # leave on the paper reaches the border band and is dropped, while the digit (a hole) stays inside.
-        cv2.drawContours(mask, [outline], -1, 255, thickness=cv2.FILLED, offset=(-sx, -sy))
+        if filled is not None:  # drawn already, over the outline's bounding box, when the sheet was tested
+            mask = filled
+        else:
+            mask = self._sheet_mask[:sh, :sw]
+            mask.fill(0)
+            cv2.drawContours(mask, [outline], -1, 255, thickness=cv2.FILLED, offset=(-sx, -sy))
         sheet_area = float(cv2.countNonZero(mask))
         if sheet_area <= 0:
             return None
@@ -540,7 +544,9 @@ class DigitFinder:
         # Ink is looked for in the sheet's convex hull, so that what the thumbs put on the paper is seen whole.
         hull = self._hull[:sh, :sw]
         hull.fill(0)
-        cv2.fillConvexPoly(hull, cv2.convexHull(outline).reshape(-1, 2) - (sx, sy), 255)
+        if hull_points is None:
+            hull_points = cv2.convexHull(outline)
+        cv2.fillConvexPoly(hull, hull_points.reshape(-1, 2) - (sx, sy), 255)
         ink_level, ink = self._ink_level[:sh, :sw], self._ink[:sh, :sw]
         cv2.convertScaleAbs(paper, dst=ink_level, alpha=INK_RATIO)
         cv2.compare(crop, ink_level, cv2.CMP_LT, dst=ink)
@@ -652,8 +658,10 @@ class _Track:
 
 
 class _Sheet:
-    """A sheet found in one frame: its outline and shorter side in pixels of the resolution `res` it was found at."""
-    __slots__ = ("outline", "short_side", "res")
+    """A sheet found in one frame: its outline, shorter side and convex hull in pixels of the resolution `res` it
+    was found at, and the outline filled over its bounding box (None when not drawn as such)."""
+    __slots__ = ("outline", "short_side", "hull", "mask", "res")
 
-    def __init__(self, outline: np.ndarray, short_side: float, res: _Resolution) -> None:
-        self.outline, self.short_side, self.res = outline, short_side, res
+    def __init__(self, outline: np.ndarray, short_side: float, hull: np.ndarray, mask: np.ndarray | None,
+                 res: _Resolution) -> None:
+        self.outline, self.short_side, self.hull, self.mask, self.res = outline, short_side, hull, mask, res
