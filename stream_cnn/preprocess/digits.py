@@ -298,6 +298,9 @@ class DigitFinder:
         self._barrier_kernel = np.ones((3, 3), np.uint8)
         self._rect_kernels: dict[int, np.ndarray] = {}
         self._track: _Track | None = None
+        self._exact_halves = (width == 2 * self._work_w and height == 2 * self._work_h
+                              and self._work_w == 2 * quarter_w and self._work_h == 2 * quarter_h)
+        self._whole_frame_shrunk = False
         self._bright_level = 128
         self._since_full_search = 0
 
@@ -317,12 +320,11 @@ class DigitFinder:
         if gray.shape != self._frame_shape:
             self._allocate(*gray.shape)
         self.sheet_outline = None
-        cv2.resize(gray, (self._work_w, self._work_h), dst=self._small, interpolation=cv2.INTER_AREA)
-        quarter = self._quarter
-        cv2.resize(self._small, (quarter.width, quarter.height), dst=quarter.image, interpolation=cv2.INTER_AREA)
+        self._whole_frame_shrunk = False  # this frame's copies are made below
         self._since_full_search += 1
         track = self._track
         if track is not None and self._since_full_search < FULL_SEARCH_EVERY:
+            self._shrink(gray, track)
             sheet = self._find_tracked_sheet(track)
             if sheet is not None:
                 box = self._digit_on(sheet, out)
@@ -332,7 +334,29 @@ class DigitFinder:
                 # then, a few frames later.
                 if box is not None or not track.had_digit:
                     return box
+        if not self._whole_frame_shrunk:
+            self._shrink(gray, None)
         return self._full_search(out)
+
+    def _shrink(self, gray: np.ndarray, track: _Track | None) -> None:
+        """The working and quarter-resolution copies of the frame: all of it, or (tracking, when both halvings
+        are exact so a part shrinks exactly as the whole would) only the windows the tracked sheet is looked
+        for in -- most of a frame is room, and reading it is a good part of the cost."""
+        quarter = self._quarter
+        if track is None or not self._exact_halves:
+            cv2.resize(gray, (self._work_w, self._work_h), dst=self._small, interpolation=cv2.INTER_AREA)
+            cv2.resize(self._small, (quarter.width, quarter.height), dst=quarter.image, interpolation=cv2.INTER_AREA)
+            self._whole_frame_shrunk = True
+            return
+        qx0, qy0, qx1, qy1 = self._window(track, quarter)
+        hx0, hy0, hx1, hy1 = self._window(track, self._half)
+        x0, y0 = min(2 * qx0, hx0) & ~1, min(2 * qy0, hy0) & ~1  # even: whole quarter pixels
+        x1, y1 = min(self._work_w, (max(2 * qx1, hx1) + 1) & ~1), min(self._work_h, (max(2 * qy1, hy1) + 1) & ~1)
+        cv2.resize(gray[2 * y0:2 * y1, 2 * x0:2 * x1], (x1 - x0, y1 - y0), dst=self._small[y0:y1, x0:x1],
+                   interpolation=cv2.INTER_AREA)
+        cv2.resize(self._small[y0:y1, x0:x1], ((x1 - x0) // 2, (y1 - y0) // 2),
+                   dst=quarter.image[y0 // 2:y1 // 2, x0 // 2:x1 // 2], interpolation=cv2.INTER_AREA)
+        self._whole_frame_shrunk = False
 
     def _full_search(self, out: np.ndarray) -> tuple[int, int, int, int] | None:
         """Every sheet-like region is searched for a digit until one is found: a window pane or a picture on the
@@ -428,13 +452,21 @@ class DigitFinder:
         sheet = self._find_in_window(track, self._quarter)
         return sheet if sheet is not None else self._find_in_window(track, self._half)
 
-    def _find_in_window(self, track: _Track, res: _Resolution) -> _Sheet | None:
-        """The tracked sheet in a window of `res`'s image around its last place, or None."""
+    @staticmethod
+    def _window(track: _Track, res: _Resolution) -> tuple[int, int, int, int]:
+        """Where to look for the tracked sheet in `res`'s image: (x0, y0, x1, y1), x1 and y1 exclusive."""
         to_x, to_y = res.scale
         x, y, w, h = track.box[0] / to_x, track.box[1] / to_y, track.box[2] / to_x, track.box[3] / to_y
         margin = max(TRACK_MIN_MARGIN, TRACK_MARGIN * max(w, h))
         x0, y0 = max(0, int(x - margin)), max(0, int(y - margin))
         x1, y1 = min(res.width, int(math.ceil(x + w + margin))), min(res.height, int(math.ceil(y + h + margin)))
+        return x0, y0, x1, y1
+
+    def _find_in_window(self, track: _Track, res: _Resolution) -> _Sheet | None:
+        """The tracked sheet in a window of `res`'s image around its last place, or None."""
+        to_x, to_y = res.scale
+        x, y, w, h = track.box[0] / to_x, track.box[1] / to_y, track.box[2] / to_x, track.box[3] / to_y
+        x0, y0, x1, y1 = self._window(track, res)
         inner_x0 = x0 if x0 > 0 else -1  # a window edge on the frame's edge cuts nothing
         inner_y0 = y0 if y0 > 0 else -1
         inner_x1 = x1 - 1 if x1 < res.width else res.width
