@@ -204,8 +204,10 @@ class Program:
         return tuple(result)
 
 
-def _build_layers(config: ModelConfig):
-    """Make, wire and shape the layers of a config. Returns (layers, expected weights, owners)."""
+def build_layers(config: ModelConfig):
+    """Make, wire and shape the layers of a config. Returns (layers, expected weights, owners): the layer
+    objects in order (unweighted), {"<layer>.<param>": shape} of the weights they need, and
+    {"<layer>.<param>": (layer name, type)} for error messages. Raises ModelFileError on a bad config."""
     layers, known = [], {INPUT}
     shapes = {INPUT: tuple(config.input_shape)}
     previous = INPUT
@@ -240,6 +242,26 @@ def _build_layers(config: ModelConfig):
     return layers, expected, owners
 
 
+def check_labels(config: ModelConfig, last_name: str, output_shape, required_by: str | None = None):
+    """The number of classes a model with this output shape predicts, or None if it outputs feature maps;
+    a ModelFileError (config.error) if the [output] labels do not match the output, or, with required_by (e.g.
+    "training"), if the output is not a vector of class scores."""
+    output_shape = tuple(output_shape)
+    if len(output_shape) != 1:
+        if required_by is not None:
+            raise config.error(f"the last layer '{last_name}' outputs {output_shape}; {required_by} needs a vector "
+                               "of class scores (end with a dense layer, optionally + softmax)")
+        if config.labels:
+            raise config.error(f"[output] labels given, but the last layer '{last_name}' outputs "
+                               f"feature maps {output_shape}, not a vector of class scores")
+        return None
+    classes = output_shape[0]
+    if config.labels is not None and len(config.labels) != classes:
+        raise config.error(f"[output] has {len(config.labels)} labels, but the last layer "
+                           f"'{last_name}' outputs {classes} values")
+    return classes
+
+
 def init_weights(config: ModelConfig, seed: int = 0, calibrate: bool = True) -> dict:
     """Seeded random weights for a config with no trained weights (for inspect, export, bench and tests).
 
@@ -248,7 +270,7 @@ def init_weights(config: ModelConfig, seed: int = 0, calibrate: bool = True) -> 
     activations stay near unit scale through deep residual stacks and the softmax is not saturated (a saturated
     softmax would make every "outputs agree" test trivially true). Without it they are random near (0, 1).
     """
-    layers, expected, _ = _build_layers(config)
+    layers, expected, _ = build_layers(config)
     rng = np.random.default_rng(seed)
     weights = {}
     for key, shape in expected.items():
@@ -295,7 +317,7 @@ class Model:
         calibration."""
         self.config = config
         self.fuse = fuse
-        self.layers, expected, owners = _build_layers(config)
+        self.layers, expected, owners = build_layers(config)
         self._by_name = {layer.name: layer for layer in self.layers}
         if weights is None:
             if config.weights_path is not None:   # read even if no layer needs weights: extra arrays are errors
@@ -316,25 +338,13 @@ class Model:
             except LayerError as err:
                 raise config.error(err, (layer.name, layer.type)) from None
         self.output_shape = self.layers[-1].output_shape
-        self._check_labels()
+        classes = check_labels(self.config, self.layers[-1].name, self.output_shape)
+        if classes is not None and self.config.labels is None:
+            self.config.labels = [str(i) for i in range(classes)]
         self.input = np.zeros(config.input_shape, dtype=np.float32)
         self._plan()
 
     # --- loading helpers -----------------------------------------------------------------------------------
-
-    def _check_labels(self):
-        config = self.config
-        if len(self.output_shape) != 1:
-            if config.labels:
-                raise config.error(f"[output] labels given, but the last layer '{self.layers[-1].name}' outputs "
-                                   f"feature maps {self.output_shape}, not a vector of class scores")
-            return
-        classes = self.output_shape[0]
-        if config.labels is None:
-            config.labels = [str(i) for i in range(classes)]
-        elif len(config.labels) != classes:
-            raise config.error(f"[output] has {len(config.labels)} labels, but the last layer "
-                               f"'{self.layers[-1].name}' outputs {classes} values")
 
     def _single_reader_root(self, name, through):
         """Follow name back through alias layers whose types are in `through`, requiring every output on the way
@@ -536,4 +546,4 @@ def load_model(source, *, init_seed: int | None = None) -> Model:
     return Model(read_config(path), init_seed=init_seed)
 
 
-__all__ = ["Model", "ModelConfig", "ModelFileError", "init_weights", "load_model"]
+__all__ = ["Model", "ModelConfig", "ModelFileError", "build_layers", "check_labels", "init_weights", "load_model"]

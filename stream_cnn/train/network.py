@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from stream_cnn.model.config import ModelConfig
-from stream_cnn.model.graph import INPUT, _build_layers
+from stream_cnn.model.graph import INPUT, build_layers, check_labels
 from stream_cnn.model.kernels import ACTIVATIONS
 from stream_cnn.model.layers import LayerError
 from stream_cnn.train import kernels as K
@@ -307,7 +307,7 @@ class Network:
     `backward` takes d loss / d that output."""
 
     def __init__(self, config: ModelConfig):
-        built, _, _ = _build_layers(config)   # the inference engine's own parsing, checks and shapes
+        built, _, _ = build_layers(config)   # the inference engine's own parsing, checks and shapes
         self.layers: list[Layer] = []
         previous = INPUT
         for index, spec in enumerate(built):
@@ -336,14 +336,7 @@ class Network:
     def check_classifier(self, config: ModelConfig) -> int:
         """The number of classes; a ModelFileError unless the output is a vector of class scores that matches the
         config's [output] labels (checked in the inference engine's words, as loading the trained model would)."""
-        last = self.layers[-1].name
-        if len(self.output_shape) != 1:
-            raise config.error(f"the last layer '{last}' outputs {self.output_shape}; training needs a vector of "
-                               "class scores (end with a dense layer, optionally + softmax)")
-        if config.labels is not None and len(config.labels) != self.n_outputs:
-            raise config.error(f"[output] has {len(config.labels)} labels, but the last layer '{last}' outputs "
-                               f"{self.n_outputs} values")
-        return self.n_outputs
+        return check_labels(config, self.layers[-1].name, self.output_shape, required_by="training")
 
     def init_params(self, rng: np.random.Generator) -> None:
         for layer in self.layers:
