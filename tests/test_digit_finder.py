@@ -226,6 +226,64 @@ def test_work_buffers_are_reused_and_follow_the_frame_size(clip_digits):
     assert finder._small.shape == (120, 160)
 
 
+def _fresh_result(gray):
+    """What a finder that has seen no earlier frame (a full search, no tracking) gives on this frame."""
+    out = np.zeros((28, 28), np.float32)
+    box = DigitFinder()(gray, out)
+    return box, out
+
+
+@pytest.mark.parametrize("name, start", [("digits_handheld", 8), ("digits_dim", 40), ("no_digit_blank_sheet", 0)])
+def test_tracking_gives_what_a_search_of_the_whole_frame_gives(name, start, clip_digits):
+    """Consecutive frames (the finder tracks the sheet between them; fast shaky motion, defocus, a cut from one
+    digit to the next, a blank sheet): every frame's answer is the one a fresh finder gives on that frame alone."""
+    scene = _scene(name, clip_digits)
+    finder = DigitFinder()
+    out = np.zeros((28, 28), np.float32)
+    for i in range(start, start + 14):
+        gray = _gray(scene.render(i)[0])
+        box = finder(gray, out)
+        fresh_box, fresh_out = _fresh_result(gray)
+        assert (box is None) == (fresh_box is None), f"{name} frame {i}: tracked {box}, fresh {fresh_box}"
+        if box is not None:
+            assert _iou(box, fresh_box) > 0.9, f"{name} frame {i}: tracked {box}, fresh {fresh_box}"
+            assert _correlation(out, fresh_out) > 0.95
+            # The sheet the digit was found on is reported in frame pixels and holds the digit's box.
+            sx, sy, sw, sh = cv2.boundingRect(finder.sheet_outline.astype(np.float32))
+            x, y, w, h = box
+            assert sx - 2 <= x and sy - 2 <= y and x + w <= sx + sw + 2 and y + h <= sy + sh + 2
+        else:
+            assert finder.sheet_outline is None
+
+
+def test_a_cut_never_leaves_a_stale_sheet(clip_digits):
+    """Whatever the finder tracked, each frame is judged on its own pixels: cuts between a digit, the bare room,
+    a blank sheet and a sheet elsewhere with another digit give, frame by frame, what a fresh finder gives."""
+    digits = _scene("digits_desk", clip_digits)
+    other = _scene("digits_dim", clip_digits)  # another room, another sheet, another digit
+    room = _scene("no_digit_room", clip_digits)
+    blank = _scene("no_digit_blank_sheet", clip_digits)
+    # None: a uniform grey frame (nothing sheet-like at all: nothing to track either).
+    sequence = [(None, 0), (digits, 20), (digits, 21), (room, 10), (room, 11), (digits, 22), (blank, 10),
+                (blank, 11), (other, 20), (other, 21), (room, 12), (other, 22), (None, 0), (digits, 23)]
+    finder = DigitFinder()
+    out = np.zeros((28, 28), np.float32)
+    found = 0
+    for scene, i in sequence:
+        gray = np.full((480, 640), 128, np.uint8) if scene is None else _gray(scene.render(i)[0])
+        box = finder(gray, out)
+        fresh_box, fresh_out = _fresh_result(gray)
+        where = f"{scene.spec.name if scene else 'uniform'} frame {i}: tracked {box}, fresh {fresh_box}"
+        assert (box is None) == (fresh_box is None), where
+        if box is None:
+            assert finder.sheet_outline is None
+        else:
+            found += 1
+            assert _iou(box, fresh_box) > 0.9, where
+            assert _correlation(out, fresh_out) > 0.95, where
+    assert found == 7  # every digit frame (the fresh finder finds them all too)
+
+
 @pytest.mark.parametrize("gray, out", [
     (np.zeros((480, 640), np.float32), np.zeros((28, 28), np.float32)),
     (np.zeros((480, 640, 3), np.uint8), np.zeros((28, 28), np.float32)),
