@@ -5,7 +5,7 @@ per-frame sensor noise, encoded with mp4v (the codec the video sink uses first).
 
 * decode-only: a plain ``cv2.VideoCapture.read()`` loop over the clip, OpenCV's defaults (the target's baseline);
   and the same with one decoder thread, as the pipeline's file source opens files (a diagnostic);
-* video: the real runner (``stream_cnn.pipeline.Pipeline`` over ``sources.open_file``, no window), every frame;
+* video: the real runner (``stream_cnn.pipeline.run_stream``, the CLI's entry, no window), every frame;
 * encode-only: decode + ``cv2.VideoWriter.write`` of every frame, no model;
 * video --output: the runner writing the annotated video through ``sinks.VideoFileSink``.
 
@@ -119,24 +119,21 @@ def encode_only(clip: str, out_path: str) -> dict:
 
 
 def run_video(clip: str, model, out_path: str | None) -> dict:
-    """The real runner on every frame of the clip, headless, as `stream-cnn video CLIP [--output OUT]` runs it.
-    Timed from opening the source to the return of Pipeline.run(), which includes finalising the output video
-    and the sink's own playability check: what a user waits for."""
-    from stream_cnn.pipeline import Pipeline, PipelineOptions
-    from stream_cnn.sinks import VideoFileSink
-    from stream_cnn.sources import open_file
+    """The real runner on every frame of the clip, headless, as `stream-cnn video CLIP [--output OUT]` runs it:
+    through ``pipeline.run_stream``, the CLI's own entry, so the source it picks (the luma plane for gray
+    whole-frame models) is the one measured. Timed from opening the source to the return of the run, which
+    includes finalising the output video and the sink's own playability check: what a user waits for."""
+    from stream_cnn.pipeline import StreamRequest, run_stream
 
+    request = StreamRequest(kind="file", source=clip, model_name=str(model.config.name), output=out_path,
+                            no_display=True, progress=False)
     start, cpu_start = time.perf_counter(), time.process_time()
-    source = open_file(clip)
-    sink = VideoFileSink(out_path, source.fps) if out_path else None
-    options = PipelineOptions(display=False, progress=False)
-    pipeline = Pipeline(source, model, options, video=sink, echo=lambda *args, **kwargs: None)
-    summary = pipeline.run()
+    summary = run_stream(request, echo=lambda *args, **kwargs: None, model=model)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     result = _rates(summary.frames, elapsed, cpu)
     result.update({"inferred": summary.inferred, "dropped": summary.dropped, "runner_elapsed_s": summary.elapsed_s})
-    if sink is not None:
-        result.update({"frames_written": sink.frames_written, "codec": sink.fourcc})
+    if out_path:
+        result.update({"frames_written": summary.video_frames, "codec": summary.video_codec})
     latency = summary.latency_stats()
     if latency:
         result["forward_ms_mean"], result["forward_ms_p50"], result["forward_ms_p95"] = latency

@@ -57,6 +57,8 @@ class Summary:
     classes: Counter = field(default_factory=Counter)
     outputs: list = field(default_factory=list)
     ended_by: str = "end of stream"
+    video_frames: int | None = None   # frames in the annotated video as written (when --output), and its codec
+    video_codec: str | None = None
 
     def latency_stats(self):
         if not self.latencies_ms:
@@ -384,6 +386,7 @@ class Pipeline:
         if self.video is not None:
             try:
                 frames = self.video.close()
+                self.summary.video_frames, self.summary.video_codec = self.video.frames_written, self.video.fourcc
                 if self.video.path is not None:
                     self.summary.outputs.append(
                         f"annotated video: {self.video.path} ({frames} frames, {self.video.fourcc})")
