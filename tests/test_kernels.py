@@ -371,6 +371,7 @@ calls = {
     "conv3x3_flat pooled": (K.conv3x3_flat, (xp, w3, b, pool_out.repeat(2, axis=0), f32(K.flat_scratch_size(8, 10)),
                                              2, 3, 0.0)),
     "max_pool_separable": (K.max_pool_separable, (xp, pool_out, f32(10), 3, 3, 2, 2)),
+    "max_pool_flat": (K.max_pool_flat, (xp, pool_out, f32(K.flat_pool_scratch_size(xp.shape)), 3, 3, 2, 2)),
     "subsample_into": (K.subsample_into, (x, pool_out, 2, 2)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
     "conv_patches": (K.conv_patches, (xp, w3, b, pool_out.repeat(2, axis=0), f32(4 * 64 * 36 + 8 * 64), 2, 1, 0.0)),
@@ -397,7 +398,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 27
+    assert len(extra) == 28
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -478,6 +479,27 @@ def test_max_pool_separable_matches_reference(kernel, stride, pads, size):
     out = np.full((3, out_h, out_w), np.nan, np.float32)
     xp = padded(x, *pads, fill=-np.inf)
     K.max_pool_separable(xp, out, np.full(xp.shape[2], np.nan, np.float32), kh, kw, sh, sw)
+    np.testing.assert_array_equal(out, R.max_pool(x, (kh, kw), (sh, sw), pads))
+
+
+@pytest.mark.parametrize("kernel, stride, pads", [
+    (3, 2, (0, 1, 0, 1)), (3, 2, (1, 1, 1, 1)), (2, 2, (0, 0, 0, 0)), (3, 1, (1, 1, 1, 1)), (4, 3, (1, 2, 0, 3)),
+    ((2, 3), (1, 2), (0, 1, 1, 1)),
+])
+@pytest.mark.parametrize("shape", [(3, 9, 9), (2, 4, 11), (5, 17, 6), (40, 9, 9), (2, 70, 40)])
+def test_max_pool_flat_matches_reference(kernel, stride, pads, shape):
+    # (40, 9, 9) and (2, 70, 40) run several channels per chunk and one channel per chunk with a ragged last chunk
+    rng = np.random.default_rng(shape[1] * 31 + shape[2])
+    x = uniform(rng, shape)
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    top, bottom, left, right = pads
+    out_h = R.output_size(shape[1], kh, sh, top, bottom)
+    out_w = R.output_size(shape[2], kw, sw, left, right)
+    out = np.full((shape[0], out_h, out_w), np.nan, np.float32)
+    xp = padded(x, *pads, fill=-np.inf)
+    scratch = np.full(K.flat_pool_scratch_size(xp.shape), np.nan, np.float32)
+    K.max_pool_flat(xp, out, scratch, kh, kw, sh, sw)
     np.testing.assert_array_equal(out, R.max_pool(x, (kh, kw), (sh, sw), pads))
 
 

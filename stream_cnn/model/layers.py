@@ -435,11 +435,18 @@ class _WindowPool(Layer):
 class MaxPool(_WindowPool):
     type = "max_pool"
     fill = -np.inf
+    FLAT_MAX_PLANE = 4096   # padded plane size up to which kernels.max_pool_flat is used for strided pools
 
     def plan(self, runtime, input_names, inputs, out):
         x = inputs[0]
         if any(self.pads):
             x = runtime.padded(input_names[0], x, self.pads, self.fill)
+        if self.type == "max_pool" and self.stride[1] >= 2 and x.shape[1] * x.shape[2] <= self.FLAT_MAX_PLANE:
+            # strided pools on modest planes: contiguous passes, one gather per output (Xception's 3x3 / 2
+            # pools measured 13 -> 11, 10 -> 6, 7.5 -> 3.5 and 7.3 -> 2.7 us; on 100x100 planes no faster)
+            runtime.step(kernels.max_pool_flat, x, out, runtime.scratch(kernels.flat_pool_scratch_size(x.shape)),
+                         self.kernel[0], self.kernel[1], self.stride[0], self.stride[1])
+            return
         if self.type == "max_pool":
             row = runtime.scratch(x.shape[2])
             runtime.step(kernels.max_pool_separable, x, out, row, self.kernel[0], self.kernel[1], self.stride[0],

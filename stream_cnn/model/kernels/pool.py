@@ -119,6 +119,90 @@ def max_pool_separable(xp, out, row, kh, kw, sh, sw):
                     o[ox] = m
 
 
+# max_pool_flat works on this many floats of input at a time (whole channels, at least one), so the input
+# chunk and its two passes stay in L1/L2 instead of streaming the whole map through L2 three times.
+FLAT_POOL_CHUNK = 2048
+
+
+def flat_pool_scratch_size(xp_shape):
+    """Floats of scratch max_pool_flat needs for a padded input of this (C, Hp, Wp) shape."""
+    plane = xp_shape[1] * xp_shape[2]
+    return 2 * min(xp_shape[0], max(1, FLAT_POOL_CHUNK // plane)) * plane
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def max_pool_flat(xp, out, scratch, kh, kw, sh, sw):
+    """max_pool on padded planes seen as flat vectors: same result, for small and strided pools.
+
+    max_pool_separable walks (channel, output row) pairs and gathers kw strided values per output; on
+    Xception's 3x3 stride-2 pools (rows of 9 to 61 values) those short loops and the scalar gathers were most of
+    the time. Here, for a chunk of whole channels at a time, the column max over kh rows is one contiguous pass
+    (cell q reads q + ky * Wp), the row max over kw columns a second one (q + kx), and each output is then a
+    single strided load of (c, oy * sh, ox * sw). Cells whose window crosses a row or channel edge are computed
+    and never read; the passes cover sh times more rows than the outputs need, but vectorised that is cheaper.
+    scratch: float32 of at least flat_pool_scratch_size(xp.shape), contents ignored.
+    """
+    channels, hp, wp = xp.shape
+    out_h, out_w = out.shape[1], out.shape[2]
+    plane = hp * wp
+    chunk = min(channels, max(1, FLAT_POOL_CHUNK // plane))
+    flat = xp.reshape(channels * plane)
+    c0 = 0
+    while c0 < channels:
+        n_ch = min(chunk, channels - c0)
+        length = n_ch * plane
+        x = flat[c0 * plane:c0 * plane + length]
+        n_col = length - (kh - 1) * wp
+        n_row = n_col - (kw - 1)
+        col = scratch[:n_col]
+        win = scratch[chunk * plane:chunk * plane + n_row]
+        if kh == 3:
+            s1 = x[wp:]
+            s2 = x[2 * wp:]
+            for q in range(n_col):
+                a = x[q]
+                y = s1[q]
+                z = s2[q]
+                m = a if a > y else y
+                col[q] = m if m > z else z
+        else:
+            for q in range(n_col):
+                col[q] = x[q]
+            for ky in range(1, kh):
+                s = x[ky * wp:]
+                for q in range(n_col):
+                    v = s[q]
+                    col[q] = v if v > col[q] else col[q]
+        if kw == 3:
+            c1 = col[1:]
+            c2 = col[2:]
+            for q in range(n_row):
+                a = col[q]
+                y = c1[q]
+                z = c2[q]
+                m = a if a > y else y
+                win[q] = m if m > z else z
+        else:
+            for q in range(n_row):
+                win[q] = col[q]
+            for kx in range(1, kw):
+                s = col[kx:]
+                for q in range(n_row):
+                    v = s[q]
+                    win[q] = v if v > win[q] else win[q]
+        for c in range(n_ch):
+            for oy in range(out_h):
+                src = win[c * plane + oy * sh * wp:]
+                o = out[c0 + c, oy]
+                if sw == 2:
+                    for ox in range(out_w):
+                        o[ox] = src[2 * ox]
+                else:
+                    for ox in range(out_w):
+                        o[ox] = src[ox * sw]
+        c0 += n_ch
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _avg_pool_full_windows(x, out, kh, kw, sh, sw):
     """Average pool where every window lies inside x (no padding): row passes, then one multiply by 1/(kh*kw)."""
