@@ -175,9 +175,12 @@ class Pipeline:
         self.smoother = (ProbabilitySmoother(options.smooth, len(self.labels)) if options.smooth > 1 else None)
         self.window = WindowSink(options.title, options.snapshot_dir) if options.display else None
         self.summary = Summary(source=source.name)
+        self._probs = np.zeros(len(self.labels), np.float64)
 
     def _predict(self, image: np.ndarray):
-        """Preprocess + forward; returns (probs copy or None, region, forward latency ms)."""
+        """Preprocess + forward; returns (probs or None, region, forward latency ms). The probabilities are copied
+        into a buffer of the pipeline's (the model's own is overwritten by the next pass), which holds them until
+        the next inferred frame: they stay on screen over the frames a stride skips."""
         region = self.preprocess(image)
         if region is None and self.digit_mode:
             if self.smoother is not None:
@@ -187,23 +190,31 @@ class Pipeline:
         raw = self.model.forward()
         latency_ms = (time.perf_counter() - start) * 1000.0
         probs = self.smoother.update(raw) if self.smoother is not None else raw
-        return np.array(probs, dtype=np.float64), region, latency_ms
+        held = self._probs
+        held[:] = probs
+        return held, region, latency_ms
 
-    def _record(self, frame, probs, region, latency_ms):
+    def _label_of(self, probs) -> str | None:
+        """The argmax label, or None when there is no prediction or it is under the model's min_confidence."""
+        if probs is None:
+            return None
+        best = int(probs.argmax())
+        return self.labels[best] if probs[best] >= self.min_confidence else None
+
+    def _jsonl_record(self, frame, probs, region, latency_ms) -> dict:
         label, prob, topk = None, None, []
         if probs is not None:
-            order = np.argsort(probs)[::-1][: self.topk]
+            # Stable on the negated values: ties rank the lower class index first, as argmax does.
+            order = np.argsort(-probs, kind="stable")[: self.topk]
             topk = [[self.labels[int(i)], round(float(probs[i]), 6)] for i in order]
             if float(probs[order[0]]) >= self.min_confidence:
                 label, prob = topk[0]
-        self.summary.classes[label if label is not None else NO_PREDICTION] += 1
-        if self.jsonl is not None:
-            self.jsonl.write({
-                "frame": int(frame.index), "time_s": round(float(frame.time_s), 4), "label": label, "prob": prob,
-                "topk": topk, "latency_ms": round(latency_ms, 4),
-                "box": None if region is None else [int(v) for v in region],
-                "dropped": int(self.source.dropped),
-            })
+        return {
+            "frame": int(frame.index), "time_s": round(float(frame.time_s), 4), "label": label, "prob": prob,
+            "topk": topk, "latency_ms": round(latency_ms, 4),
+            "box": None if region is None else [int(v) for v in region],
+            "dropped": int(self.source.dropped),
+        }
 
     def _open_window(self):
         if self.window is None:
@@ -219,45 +230,65 @@ class Pipeline:
         the JSONL line, and -- only when someone will look at it -- draw the overlay and hand the annotated frame to
         the encoder and to ``publish`` (the window). Returns when the stream ends, max_frames is reached or
         ``self._stop`` is set; pauses while ``self._resume`` is clear."""
+        # Everything looked up once: this loop runs for every frame, and on a shared machine its Python cost is
+        # paid in frames per second. Work nobody will see (rates and overlay when nothing is drawn, the JSONL
+        # record without --jsonl, the progress line when it is off) is skipped, not done and thrown away.
         options, summary, stats = self.options, self.summary, self.stats
+        source, recorder, video, jsonl = self.source, self.recorder, self.video, self.jsonl
+        read, predict, label_of = source.read, self._predict, self._label_of
+        classes, latencies = summary.classes, summary.latencies_ms
+        resume, stop = self._resume, self._stop
+        stride = max(1, int(options.stride))
+        limit = options.max_frames
+        draws = video is not None or publish is not None
         capture_meter, process_meter = RateMeter(), RateMeter()
+        progress_update = progress.update if progress.enabled else None
+        perf_counter = time.perf_counter
         probs, region, latency_ms = None, None, 0.0
-        draws = self.video is not None or publish is not None
-        while options.max_frames is None or summary.frames < options.max_frames:
-            if not self._resume.is_set():
-                self._resume.wait()
-            if self._stop.is_set():
-                return
-            frame = self.source.read()
-            if frame is None:
-                return
-            summary.frames += 1
-            if self.recorder is not None:
-                self.recorder.write(frame.image.copy())   # raw, before the overlay draws on it
-            if (summary.frames - 1) % options.stride == 0:
-                probs, region, latency_ms = self._predict(frame.image)
-                summary.inferred += 1
-                if probs is not None:
-                    summary.latencies_ms.append(latency_ms)
-                self._record(frame, probs, region, latency_ms)
-            now = time.perf_counter()
-            stats.capture_fps = capture_meter.update(self.source.frames_read, now)
-            stats.process_fps = process_meter.update(summary.frames, now)
-            if draws:
-                if frame.image.ndim == 2:    # a luma-only source feeding a picture after all: draw in colour
-                    frame.image = cv2.cvtColor(frame.image, cv2.COLOR_GRAY2BGR)
-                stats.latency_ms = latency_ms
-                stats.dropped = self.source.dropped
-                stats.repeated = self.source.repeated
-                feature_maps = self.model.feature_maps() if self.overlay.show_features else None
-                confident = probs is None or float(probs.max()) >= self.min_confidence
-                annotated = self.overlay.draw(frame.image, probs, region, stats=stats, no_prediction=NO_PREDICTION,
-                                              feature_maps=feature_maps, confident=confident)
-                if self.video is not None:
-                    self.video.write(annotated)
-                if publish is not None:
-                    publish(annotated)
-            progress.update(summary.frames, self.source.dropped)
+        frames = inferred = 0
+        try:
+            while limit is None or frames < limit:
+                if not resume.is_set():
+                    resume.wait()
+                if stop.is_set():
+                    return
+                frame = read()
+                if frame is None:
+                    return
+                frames += 1
+                image = frame.image
+                if recorder is not None:
+                    recorder.write(image.copy())   # raw, before the overlay draws on it
+                if (frames - 1) % stride == 0:
+                    probs, region, latency_ms = predict(image)
+                    inferred += 1
+                    if probs is not None:
+                        latencies.append(latency_ms)
+                    label = label_of(probs)
+                    classes[label if label is not None else NO_PREDICTION] += 1
+                    if jsonl is not None:
+                        jsonl.write(self._jsonl_record(frame, probs, region, latency_ms))
+                if draws:
+                    now = perf_counter()
+                    stats.capture_fps = capture_meter.update(source.frames_read, now)
+                    stats.process_fps = process_meter.update(frames, now)
+                    if image.ndim == 2:    # a luma-only source feeding a picture after all: draw in colour
+                        image = frame.image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+                    stats.latency_ms = latency_ms
+                    stats.dropped = source.dropped
+                    stats.repeated = source.repeated
+                    feature_maps = self.model.feature_maps() if self.overlay.show_features else None
+                    confident = probs is None or float(probs.max()) >= self.min_confidence
+                    annotated = self.overlay.draw(image, probs, region, stats=stats, no_prediction=NO_PREDICTION,
+                                                  feature_maps=feature_maps, confident=confident)
+                    if video is not None:
+                        video.write(annotated)
+                    if publish is not None:
+                        publish(annotated)
+                if progress_update is not None:
+                    progress_update(frames, source.dropped)
+        finally:
+            summary.frames, summary.inferred = frames, inferred
         self.summary.ended_by = f"--max-frames {options.max_frames}"
 
     def _worker(self, progress: ProgressBar):
