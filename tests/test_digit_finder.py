@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_cnn.preprocess.digits import DigitFinder
+from stream_cnn.preprocess.digits import SATURATED_SHARE, STROKE_FLOOR, DigitFinder, component_stats, place_mnist
 
 ROOT = Path(__file__).resolve().parent.parent
 MNIST_DIR = ROOT / "data" / "mnist"
@@ -326,3 +326,61 @@ def test_random_scenes_beyond_the_clip_settings(clip_digits):
                 found += box is not None and _iou(box, truth.digit_box) > 0.6
     assert found >= 0.9 * total, f"digit found on {found} of {total} frames"
     assert false_alarms == 0, f"a digit 'found' on {false_alarms} of {empty_frames} frames without one"
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), height=st.integers(1, 40), width=st.integers(1, 40),
+       density=st.floats(0.05, 0.7))
+def test_component_stats_match_opencv(seed, height, width, density):
+    """The Numba kernel's boxes, areas and centroids are OpenCV's connectedComponentsWithStats'; `touching` marks
+    exactly the components with a pixel where `allowed` is 0."""
+    rng = np.random.default_rng(seed)
+    ink = (rng.random((height, width)) < density).astype(np.uint8)
+    allowed = (rng.random((height, width)) < 0.9).astype(np.uint8)
+    count, labels, cv_stats, cv_centroids = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    stats = np.zeros((count, 6), np.int64)
+    stats[:, 0], stats[:, 1] = width, height
+    sums = np.zeros((count, 2), np.float64)
+    component_stats(labels, allowed, stats, sums)
+    for k in range(1, count):
+        x, y, w, h, area = cv_stats[k]
+        assert tuple(stats[k, :5]) == (x, y, x + w, y + h, area)
+        np.testing.assert_allclose(sums[k] / area, cv_centroids[k], atol=1e-9)
+        assert stats[k, 5] == int(np.any((labels == k) & (allowed == 0)))
+
+
+def _place_mnist_reference(patch):
+    """The same normalisation and placement in NumPy (np.quantile, np.indices), as the finder first had it."""
+    stroke = patch[patch > 0.1 * float(patch.max())]
+    if stroke.size == 0:
+        return None
+    reference = float(np.quantile(stroke, 1.0 - SATURATED_SHARE))
+    if reference <= 0:
+        return None
+    floor = STROKE_FLOOR * reference
+    patch = np.clip((patch - floor) * (255.0 / (reference - floor)), 0.0, 255.0)
+    ys, xs = np.indices(patch.shape)
+    total = float(patch.sum())
+    left = int(round(14.0 - float((patch * xs).sum()) / total))
+    top = int(round(14.0 - float((patch * ys).sum()) / total))
+    out = np.zeros((28, 28), np.float32)
+    x0, y0 = max(0, left), max(0, top)
+    x1, y1 = min(28, left + patch.shape[1]), min(28, top + patch.shape[0])
+    out[y0:y1, x0:x1] = patch[y0 - top:y1 - top, x0 - left:x1 - left]
+    return out
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), height=st.integers(1, 20), width=st.integers(1, 20))
+def test_place_mnist_matches_the_numpy_reference(seed, height, width):
+    rng = np.random.default_rng(seed)
+    patch = (rng.random((height, width)) * (rng.random((height, width)) < 0.6)).astype(np.float32)
+    expected = _place_mnist_reference(patch.copy())
+    out = np.full((28, 28), -1.0, np.float32)
+    placed = place_mnist(patch.copy(), SATURATED_SHARE, STROKE_FLOOR, 14.0,
+                         np.empty(patch.size, np.float32), out)
+    assert placed == (expected is not None)
+    if placed:
+        np.testing.assert_allclose(out, expected, atol=1e-3)
+    else:
+        assert np.all(out == -1.0)

@@ -1,8 +1,10 @@
 """Find a handwritten digit on a sheet of paper held up to a camera and make an MNIST-style 28x28 image of it.
 
 A webcam frame of a digit is mostly not the digit: the room behind the sheet, the sheet's edges, the fingers
-holding it, shadows and uneven light. The finder works in four steps, all on a half-resolution copy of the frame
-(a digit on a sheet that fills a useful part of the view is still 40+ pixels tall there, twice what MNIST needs):
+holding it, shadows and uneven light. The finder works in four steps on shrunken copies of the frame: half
+resolution (the "working" resolution) to search the whole frame for the sheet and to read the digit's strokes,
+quarter resolution to follow the sheet from frame to frame and to find the ink (a digit on a sheet that fills a
+useful part of the view is still 20-40 pixels tall there, what MNIST needs, with strokes 3+ pixels wide):
 
 1. **Sheet**: the paper is a large, bright, roughly quadrilateral region bounded by an edge all round. Canny edges
    of the blurred frame cut it into regions; the paper's outline is an edge everywhere (the thumbs only notch
@@ -25,6 +27,24 @@ holding it, shadows and uneven light. The finder works in four steps, all on a h
    saturate the way MNIST's do, scaled to fit a 20x20 box (aspect kept) and placed by its centre of mass at
    (14, 14) of the 28x28 field with an integer shift -- exactly how MNIST was made. White digit on black, float32
    in [0, 255].
+
+**Tracking** (the cost: a whole-frame search is ~1 ms a 640x480 frame here, the decoder ~0.3 ms). A held sheet
+moves a few pixels a frame, so after a frame with a sheet the next one is searched only in a window around where
+it was: the same edges, regions and sheet tests at a quarter of the frame's resolution (a sixteenth of its
+pixels), then -- where that resolution merges the sheet with a bright wall through a faint stretch of its edge,
+or pinches it between the digit and a thumb -- at the working resolution, and only when neither finds it, in the
+whole frame. Nothing of the last frame is reused but where to look and the frame's brightness level: a region
+is the sheet again only when it lies wholly inside the window (not cut by the window's edge, where the whole
+frame might join it to more), has about the sheet's size and place and passes every sheet test on this frame's
+pixels; steps 2-4 then run on it as on any sheet. Only the windows are shrunk from the frame while tracking. A
+sheet found again without a digit (a blank sheet) ends the search, and the whole frame is searched at least every
+FULL_SEARCH_EVERY frames (a window pane or a sheet elsewhere is seen then). About a quarter of the cost is left:
+~0.25 ms a frame on the recorded clips (scripts/bench_finder_probe.py).
+
+Ink components are found at quarter resolution (steps 2-3) and the chosen digit's strokes are read again at the
+working resolution within their footprint (step 4): at quarter resolution the 28x28 image loses the strokes'
+shape. The pixel loops OpenCV has no single call for (component boxes, the digit's choice, the darkness, the
+MNIST normalisation) are Numba kernels; OpenCV's connectedComponentsWithStats costs ~6 ns a pixel here.
 """
 from __future__ import annotations
 
@@ -270,7 +290,7 @@ class DigitFinder:
         shape = (self._work_h, self._work_w)
         self._half = _Resolution(self._work_h, self._work_w, 5, SHEET_NECK, CANNY_LOW, CANNY_HIGH, (1.0, 1.0),
                                  cv2.CHAIN_APPROX_NONE)
-        # Tracking looks for the sheet at half the working resolution (a quarter of the frame's).
+        # Half the working resolution (a quarter of the frame's): tracking the sheet, finding the ink.
         quarter_h, quarter_w = max(8, self._work_h // 2), max(8, self._work_w // 2)
         self._quarter = _Resolution(quarter_h, quarter_w, 3, SHEET_NECK // 2 | 1, QUARTER_CANNY_LOW, QUARTER_CANNY_HIGH,
                                     (self._work_w / quarter_w, self._work_h / quarter_h), cv2.CHAIN_APPROX_SIMPLE)
@@ -374,7 +394,8 @@ class DigitFinder:
         return None
 
     def _digit_on(self, sheet: _Sheet, out: np.ndarray) -> tuple[int, int, int, int] | None:
-        """Steps 2-4 on a sheet, at a quarter of the frame's resolution (see the module docstring)."""
+        """Steps 2-4 on a sheet: the ink at a quarter of the frame's resolution, the digit's strokes read at the
+        working resolution (see the module docstring)."""
         quarter = self._quarter
         if sheet.res is quarter:
             digit = self._find_digit(sheet.outline, sheet.short_side, sheet.hull, sheet.mask)
@@ -385,17 +406,15 @@ class DigitFinder:
             return None
         to_frame = self._to_frame * sheet.res.scale
         self.sheet_outline = (sheet.outline.reshape(-1, 2) * to_frame).astype(np.float32)
-        return self._frame_box(digit[1], self._to_frame_x, self._to_frame_y)
+        return self._frame_box(digit[1])
 
-    def _frame_box(self, box: tuple[int, int, int, int], to_frame_x: float, to_frame_y: float
-                   ) -> tuple[int, int, int, int]:
-        """A box in pixels of size (to_frame_x, to_frame_y) frame pixels -> the frame pixels it covers, clipped
-        to the frame."""
+    def _frame_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A box in working pixels -> the frame pixels it covers, clipped to the frame."""
         x, y, w, h = box
         height, width = self._frame_shape
-        x0, y0 = int(math.floor(x * to_frame_x)), int(math.floor(y * to_frame_y))
-        x1 = min(width, int(math.ceil((x + w) * to_frame_x)))
-        y1 = min(height, int(math.ceil((y + h) * to_frame_y)))
+        x0, y0 = int(math.floor(x * self._to_frame_x)), int(math.floor(y * self._to_frame_y))
+        x1 = min(width, int(math.ceil((x + w) * self._to_frame_x)))
+        y1 = min(height, int(math.ceil((y + h) * self._to_frame_y)))
         return x0, y0, x1 - x0, y1 - y0
 
     # -- step 1: the sheet -------------------------------------------------------------------------------
@@ -477,7 +496,8 @@ class DigitFinder:
         max_area = track.area / area_scale * (1.0 + TRACK_AREA_CHANGE)
         for contour in self._region_outlines(res, x0, y0, x1, y1):
             cx, cy, cw, ch = cv2.boundingRect(contour)
-            if cw * ch < min_area or cx <= inner_x0 or cy <= inner_y0 or cx + cw - 1 >= inner_x1 or cy + ch - 1 >= inner_y1:
+            if (cw * ch < min_area or cx <= inner_x0 or cy <= inner_y0
+                    or cx + cw - 1 >= inner_x1 or cy + ch - 1 >= inner_y1):
                 continue
             area = cv2.contourArea(contour)
             if not min_area <= area <= max_area:
@@ -616,8 +636,9 @@ class DigitFinder:
                 or (smaller > 0.35 * larger and ink_area / (w * h) > MAX_BLOB_FILL)):
             return None
         # Darkness of the digit's own strokes (other ink in its box is masked out), with a pixel of margin so
-        # the anti-aliased stroke edges are kept -- read at the working resolution: a quarter-resolution patch
-        # loses the strokes' shape (28x28 images correlate ~0.79 instead of ~0.9 with the MNIST originals).
+        # the anti-aliased stroke edges are kept -- read at the working resolution: from a quarter-resolution
+        # patch the strokes lose their shape (on the clean-frame test an "8" correlated 0.77 with its MNIST
+        # original instead of 0.94).
         x0m, y0m = max(0, x0 - 1), max(0, y0 - 1)
         x1m, y1m = min(sw, x1 + 1), min(sh, y1 + 1)
         keep, footprint = self._keep[:y1m - y0m, :x1m - x0m], self._keep_wide[:y1m - y0m, :x1m - x0m]
@@ -667,10 +688,10 @@ class _Resolution:
         self.blurred = np.empty((height, width), np.uint8)
         self.edges = np.empty((height, width), np.uint8)
         self.regions = np.empty((height, width), np.uint8)
-        self.blur = (blur, blur)  # Gaussian kernel before Canny: the same blur in frame pixels at each scale
+        self.blur = (blur, blur)  # Gaussian kernel before Canny (5x5 working, 3x3 quarter: alike in frame px)
         self.neck_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (neck, neck))
-        self.barrier_kernel = np.ones((3, 3), np.uint8)
-        self.chain = chain  # how findContours stores outlines: every pixel (NONE) or the corners (SIMPLE)  # edges thickened to a closed barrier between regions
+        self.barrier_kernel = np.ones((3, 3), np.uint8)  # edges thickened to a closed barrier between regions
+        self.chain = chain  # how findContours stores outlines: every pixel (NONE) or the corners (SIMPLE)
 
 
 class _Track:
