@@ -199,6 +199,25 @@ def test_luma_path_predicts_what_the_bgr_path_predicts(tmp_path, tiny_model, cli
         assert max(abs(probs_a[label] - probs_b[label]) for label in TINY_LABELS) < 0.03
 
 
+def test_digit_model_on_the_luma_plane_finds_what_the_bgr_path_finds(tmp_path):
+    # The digits model reads the luma plane too when nothing shows the picture; its finder must see the same digit
+    # sheet as on BGR frames: same labels on every frame of the bundled demo clip, boxes within a few pixels.
+    from stream_cnn.pipeline import demo_clip_path
+
+    demo = demo_clip_path()
+    luma = run_cli(["video", demo, "--jsonl", tmp_path / "luma.jsonl", "--no-display"])
+    bgr = run_cli(["video", demo, "--jsonl", tmp_path / "bgr.jsonl", "--no-display", "--output", tmp_path / "a.mp4"])
+    assert luma.exit_code == 0 and bgr.exit_code == 0, luma.output + bgr.output
+    luma_records, bgr_records = read_jsonl(tmp_path / "luma.jsonl"), read_jsonl(tmp_path / "bgr.jsonl")
+    assert len(luma_records) == len(bgr_records) > 0
+    assert sum(r["label"] is not None for r in bgr_records) >= len(bgr_records) // 2   # digits are found at all
+    for a, b in zip(luma_records, bgr_records):
+        assert a["label"] == b["label"]
+        assert (a["box"] is None) == (b["box"] is None)
+        if a["box"] is not None:
+            assert max(abs(p - q) for p, q in zip(a["box"], b["box"])) <= 4
+
+
 def test_luma_and_bgr_frames_make_the_same_model_input(tiny_model, clip):
     from types import SimpleNamespace
 
@@ -241,9 +260,10 @@ def test_the_luma_path_is_taken_only_when_nothing_needs_the_picture(tmp_path, ti
     run_cli(["video", clip, "--model", tiny_model, "--no-display", "--max-frames", 2])
     run_cli(["video", clip, "--model", tiny_model, "--no-display", "--max-frames", 2, "--output", tmp_path / "a.mp4"])
     run_cli(["video", clip, "--model", tiny_model, "--no-display", "--max-frames", 2, "--record", tmp_path / "r"])
-    digit_model = make_tiny_model(tmp_path / "m", preprocess="digit")
+    digit_model = make_tiny_model(tmp_path / "m", preprocess="digit")   # the digit finder takes the luma too
     run_cli(["video", clip, "--model", digit_model, "--no-display", "--max-frames", 2])
-    assert opened == ["limited", None, None, None]
+    run_cli(["video", clip, "--model", digit_model, "--max-frames", 2, "--output", tmp_path / "b.mp4"])
+    assert opened == ["limited", None, None, "limited", None]
 
 
 class ScriptedWindow:
