@@ -328,20 +328,27 @@ def test_random_scenes_beyond_the_clip_settings(clip_digits):
     assert false_alarms == 0, f"a digit 'found' on {false_alarms} of {empty_frames} frames without one"
 
 
-@settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), height=st.integers(1, 40), width=st.integers(1, 40),
-       density=st.floats(0.05, 0.7))
-def test_component_stats_match_opencv(seed, height, width, density):
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), height=st.integers(2, 40), width=st.integers(2, 40),
+       density=st.floats(0.05, 0.7), band=st.integers(0, 4))
+def test_component_stats_match_opencv(seed, height, width, density, band):
     """The Numba kernel's boxes, areas and centroids are OpenCV's connectedComponentsWithStats'; `touching` marks
-    exactly the components with a pixel where `allowed` is 0."""
+    exactly the components with a pixel outside the hull eroded by a (2 band + 1) square or outside the region
+    eroded by 3x3 (cv2.erode, default border), as the finder first computed it."""
     rng = np.random.default_rng(seed)
     ink = (rng.random((height, width)) < density).astype(np.uint8)
-    allowed = (rng.random((height, width)) < 0.9).astype(np.uint8)
+    corners = np.stack([rng.integers(0, width, 6), rng.integers(0, height, 6)], axis=1).astype(np.int32)
+    hull = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(corners).reshape(-1, 2), 255)
+    region = np.where(rng.random((height, width)) < 0.85, hull, 0).astype(np.uint8)
+    ink &= (hull > 0)
     count, labels, cv_stats, cv_centroids = cv2.connectedComponentsWithStats(ink, connectivity=8)
     stats = np.zeros((count, 6), np.int64)
     stats[:, 0], stats[:, 1] = width, height
     sums = np.zeros((count, 2), np.float64)
-    component_stats(labels, allowed, stats, sums)
+    component_stats(labels, hull, region, band, stats, sums)
+    square = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
+    allowed = cv2.erode(hull, square) & cv2.erode(region, np.ones((3, 3), np.uint8))
     for k in range(1, count):
         x, y, w, h, area = cv_stats[k]
         assert tuple(stats[k, :5]) == (x, y, x + w, y + h, area)

@@ -111,12 +111,42 @@ def _otsu_level(hist: np.ndarray, lo: int, hi: int) -> int | None:
 # -- Numba kernels: one pass over a crop's pixels where NumPy would make several (and OpenCV's
 # connectedComponentsWithStats costs ~6 ns a pixel here, ten times its labelling alone) -----------------------
 @njit(cache=True, nogil=True)
-def component_stats(labels, allowed, stats, centroid_sums):
-    """Per component of `labels` (0 = background): stats[k] = (x0, y0, x1, y1, area, touching) with x1, y1
-    exclusive and touching = 1 when any of its pixels lies where `allowed` is 0; centroid_sums[k] = (sum x, sum y).
-    `stats` and `centroid_sums` are zeroed by the caller; stats[:, 0:2] start at the crop's size."""
-    height, width = labels.shape
+def ink_mask(pixels, paper, hull, ink_ratio, ink):
+    """ink = 255 where the hull is set and pixel < round(ink_ratio * paper) (rounded and saturated as
+    cv2.convertScaleAbs makes the threshold image), else 0."""
+    height, width = pixels.shape
     for y in range(height):
+        for x in range(width):
+            level = min(255, int(ink_ratio * paper[y, x] + 0.5))
+            ink[y, x] = 255 if hull[y, x] != 0 and pixels[y, x] < level else 0
+
+
+@njit(cache=True, nogil=True)
+def component_stats(labels, hull, region, band, stats, centroid_sums):
+    """Per component of `labels` (0 = background): stats[k] = (x0, y0, x1, y1, area, touching) with x1, y1
+    exclusive; centroid_sums[k] = (sum x, sum y). `stats` and `centroid_sums` are zeroed by the caller, with
+    stats[:, 0:2] set to the crop's (width, height).
+
+    touching = 1 when any pixel of the component lies in the hull's border band -- outside the hull eroded by a
+    (2 band + 1)^2 square -- or on the rim of `region` -- outside it eroded by 3x3 -- with pixels beyond the
+    crop counting as set, exactly as cv2.erode's default border does. The hull is convex, so each of its rows is
+    one run of pixels and the erosion is a test of two per-row bounds."""
+    height, width = labels.shape
+    first = np.empty(height, np.int64)
+    last = np.empty(height, np.int64)
+    for y in range(height):
+        first[y], last[y] = width, -1
+        for x in range(width):
+            if hull[y, x] != 0:
+                if first[y] == width:
+                    first[y] = x
+                last[y] = x
+    for y in range(height):
+        # The band square's rows: its pixels must all be in the hull, whose rows span [first, last].
+        left_bound, right_bound = 0, width - 1
+        for r in range(max(0, y - band), min(height, y + band + 1)):
+            left_bound = max(left_bound, first[r])
+            right_bound = min(right_bound, last[r])
         for x in range(width):
             k = labels[y, x]
             if k == 0:
@@ -130,10 +160,17 @@ def component_stats(labels, allowed, stats, centroid_sums):
             if y + 1 > stats[k, 3]:
                 stats[k, 3] = y + 1
             stats[k, 4] += 1
-            if allowed[y, x] == 0:
-                stats[k, 5] = 1
             centroid_sums[k, 0] += x
             centroid_sums[k, 1] += y
+            if stats[k, 5] != 0:
+                continue
+            if left_bound > max(0, x - band) or right_bound < min(width - 1, x + band):
+                stats[k, 5] = 1
+                continue
+            for ny in range(max(0, y - 1), min(height, y + 2)):
+                for nx in range(max(0, x - 1), min(width, x + 2)):
+                    if region[ny, nx] == 0:
+                        stats[k, 5] = 1
 
 
 @njit(cache=True, nogil=True)
@@ -300,11 +337,8 @@ class DigitFinder:
         # Ink-step buffers: views of their top-left corner serve each sheet's crop.
         self._paper_max = np.empty(shape, np.uint8)
         self._paper = np.empty(shape, np.uint8)
-        self._ink_level = np.empty(shape, np.uint8)
         self._ink = np.empty(shape, np.uint8)
         self._hull = np.empty(shape, np.uint8)
-        self._hull_core = np.empty(shape, np.uint8)
-        self._region_core = np.empty(shape, np.uint8)
         self._labels = np.empty(shape, np.int32)
         self._keep = np.empty(shape, np.uint8)
         self._keep_wide = np.empty(shape, np.uint8)
@@ -599,10 +633,8 @@ class DigitFinder:
         if hull_points is None:
             hull_points = cv2.convexHull(outline)
         cv2.fillConvexPoly(hull, hull_points.reshape(-1, 2) - (sx, sy), 255)
-        ink_level, ink = self._ink_level[:sh, :sw], self._ink[:sh, :sw]
-        cv2.convertScaleAbs(paper, dst=ink_level, alpha=INK_RATIO)
-        cv2.compare(crop, ink_level, cv2.CMP_LT, dst=ink)
-        cv2.bitwise_and(ink, hull, dst=ink)
+        ink = self._ink[:sh, :sw]
+        ink_mask(crop, paper, hull, INK_RATIO, ink)
         labels = self._labels[:sh, :sw]
         count, _ = cv2.connectedComponents(ink, labels, 8, cv2.CV_32S)
         if count <= 1:
@@ -612,14 +644,10 @@ class DigitFinder:
         # the region's one-pixel rim) are fingers, the sheet's edge, the room. A digit only needs to keep a
         # pixel clear of a thumb, not a whole band.
         band_px = max(2, int(round(BORDER_BAND * short_side)))
-        hull_core, region_core = self._hull_core[:sh, :sw], self._region_core[:sh, :sw]
-        cv2.erode(hull, self._rect_kernel(2 * band_px + 1), dst=hull_core)
-        cv2.erode(mask, self._barrier_kernel, dst=region_core)
-        cv2.bitwise_and(hull_core, region_core, dst=region_core)
         stats = np.zeros((count, 6), np.int64)
         stats[:, 0], stats[:, 1] = sw, sh
         centroid_sums = np.zeros((count, 2), np.float64)
-        component_stats(labels, region_core, stats, centroid_sums)
+        component_stats(labels, hull, mask, band_px, stats, centroid_sums)
         moments = cv2.moments(outline)  # the polygon's: the same centre as the filled mask's, far cheaper
         if moments["m00"] <= 0:
             return None
