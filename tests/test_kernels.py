@@ -107,6 +107,8 @@ def test_conv2d_matches_reference(p):
     (6, 4, 7, 3, 1, 2, (1, 1, 1, 1)),      # grouped 3x3
     (6, 9, 6, 3, 1, 3, (1, 0, 0, 1)),      # grouped 3x3, odd channels per group: pairs must not straddle groups
     (6, 12, 7, 3, 1, 6, (0, 2, 1, 1)),     # depthwise 3x3, channel multiplier 2, asymmetric padding
+    (3, 6, 27, 3, 1, 3, (1, 1, 1, 1)),     # depthwise 3x3 on rows >= 24 wide: two rows per pass, odd last row
+    (2, 2, 26, 3, 1, 2, (1, 1, 1, 0)),     # the same, even number of rows
     (16, 32, 20, 3, 1, 1, (1, 1, 1, 1)),   # 3x3, enough channels for every parallel chunk
     (5, 10, 9, 3, 2, 1, (1, 1, 1, 1)),     # 3x3 stride 2
     (6, 9, 8, 3, 2, 3, (0, 1, 1, 0)),      # grouped 3x3 stride 2, odd channels per group
