@@ -123,3 +123,24 @@ def test_low_confidence_shows_bars_but_no_label():
     assert top_bar_length(confident) == top_bar_length(unsure) > 0
     head = (slice(0, 50), slice(0, 200))
     assert not np.array_equal(confident[head], unsure[head])      # the head line differs: no "4  40%"
+
+
+def test_stamped_text_matches_puttext_where_the_glyph_is_solid_and_clips_at_edges():
+    import cv2
+
+    from stream_cnn.overlay.draw import FONT, TEXT_COLOR, TextStamps
+
+    panel = np.random.default_rng(1).integers(0, 128, (60, 300, 3)).astype(np.uint8)   # a halved panel
+    drawn, stamped = panel.copy(), panel.copy()
+    cv2.putText(drawn, "7  93%", (8, 40), FONT, 1.2, TEXT_COLOR, 2, cv2.LINE_AA)
+    stamps = TextStamps(kept=2)
+    stamps.draw(stamped, "7  93%", (8, 40), 1.2, TEXT_COLOR, 2)
+    solid = pixels_of(drawn, TEXT_COLOR)
+    assert solid.sum() > 200 and (stamped[solid] == TEXT_COLOR).all()
+    # Nothing lands outside the text's own neighbourhood: untouched where putText left the panel alone far away.
+    changed = (stamped != panel).any(axis=2)
+    assert not changed[:, 200:].any() and changed.sum() >= solid.sum()
+    # Stamps reaching past any edge are clipped, not an error; the cache stays bounded.
+    for org in ((-20, 5), (280, 70), (-500, -500), (0, 30)):
+        stamps.draw(stamped, f"edge {org}", org, 0.5, TEXT_COLOR, 1)
+    assert len(stamps._masks) <= 2

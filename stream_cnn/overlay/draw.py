@@ -55,6 +55,53 @@ def _text(image, text, org, scale, color, thickness):
     cv2.putText(image, text, org, FONT, scale, color, thickness, cv2.LINE_AA)
 
 
+# Rendered texts kept (see TextStamps); cleared when full. Top-k rows give labels x percentages: a few hundred.
+TEXT_STAMPS_KEPT = 512
+
+
+class TextStamps:
+    """Light text on a darkened panel, rendered once per distinct string and stamped after.
+
+    cv2.putText rasterises the Hershey strokes anew on every call (3-10 us a string, several strings a frame).
+    Here each (text, scale, colour, thickness) is drawn once onto black (anti-aliased: colour x coverage) and
+    kept; a frame then takes the brighter of that mask and itself, per channel. Over the halved panel (<= 127)
+    that is the glyph where it covers, the panel elsewhere, with the anti-aliased edge's own brightness.
+    Only for colours at least as bright as the panel in every channel (white, light gray)."""
+
+    def __init__(self, kept: int = TEXT_STAMPS_KEPT):
+        self.kept = kept
+        self._masks: dict = {}
+
+    def draw(self, image: np.ndarray, text: str, org, scale: float, color, thickness: int):
+        channels = image.shape[2] if image.ndim == 3 else 1
+        key = (text, scale, color, thickness, channels)
+        entry = self._masks.get(key)
+        if entry is None:
+            entry = self._render(text, scale, color, thickness, channels)
+            if len(self._masks) >= self.kept:
+                self._masks.clear()
+            self._masks[key] = entry
+        mask, left, top = entry
+        x0, y0 = org[0] - left, org[1] - top
+        h, w = image.shape[:2]
+        cx0, cy0 = max(0, x0), max(0, y0)
+        cx1, cy1 = min(w, x0 + mask.shape[1]), min(h, y0 + mask.shape[0])
+        if cx1 <= cx0 or cy1 <= cy0:
+            return
+        target = image[cy0:cy1, cx0:cx1]
+        cv2.max(target, mask[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0], dst=target)
+
+    @staticmethod
+    def _render(text, scale, color, thickness, channels):
+        (text_w, text_h), baseline = cv2.getTextSize(text, FONT, scale, thickness)
+        margin = thickness + 2                     # the anti-aliased edge reaches past getTextSize's box
+        mask = np.zeros((text_h + baseline + 2 * margin, text_w + 2 * margin, channels), np.uint8)
+        if channels == 1:
+            color = (max(color),)
+        cv2.putText(mask, text, (margin, margin + text_h), FONT, scale, color, thickness, cv2.LINE_AA)
+        return (mask if channels > 1 else mask[:, :, 0]), margin, margin + text_h
+
+
 class Overlay:
     """Draws predictions and stats onto frames; one instance per stream."""
 
@@ -67,6 +114,7 @@ class Overlay:
         self._stats_mask: np.ndarray | None = None
         self._stats_key = None
         self._stats_rendered_at = -1.0
+        self._stamps = TextStamps()
 
     def toggle_features(self):
         self.show_features = not self.show_features
@@ -111,7 +159,7 @@ class Overlay:
         best = int(order[0])
         if confident:
             head = f"{self.labels[best]}  {100.0 * float(probs[best]):.0f}%"
-            _text(frame, head, (pad, pad + round(34 * s)), 1.2 * s, TEXT_COLOR, max(1, round(2 * s)))
+            self._stamps.draw(frame, head, (pad, pad + round(34 * s)), 1.2 * s, TEXT_COLOR, max(1, round(2 * s)))
         else:
             _text(frame, "unsure", (pad, pad + round(32 * s)), 1.0 * s, NO_PREDICTION_COLOR, max(1, round(2 * s)))
         label_w = round(70 * s)
@@ -123,15 +171,15 @@ class Overlay:
             name = self.labels[int(cls)]
             if len(name) > 8:
                 name = name[:7] + "."
-            _text(frame, name, (pad, top + round(17 * s)), 0.5 * s, TEXT_COLOR, 1)
+            self._stamps.draw(frame, name, (pad, top + round(17 * s)), 0.5 * s, TEXT_COLOR, 1)
             bar_top, bar_bottom = top + round(4 * s), top + row_h - round(4 * s)
             cv2.rectangle(frame, (bar_x0, bar_top), (bar_x1, bar_bottom), BAR_TRACK_COLOR, -1)
             filled = bar_x0 + round((bar_x1 - bar_x0) * p)
             if filled > bar_x0:
                 color = TOP_BAR_COLOR if row == 0 else OTHER_BAR_COLOR
                 cv2.rectangle(frame, (bar_x0, bar_top), (filled, bar_bottom), color, -1)
-            _text(frame, f"{100.0 * p:.1f}", (bar_x1 + round(6 * s), top + round(17 * s)), 0.5 * s,
-                  MUTED_TEXT_COLOR, 1)
+            self._stamps.draw(frame, f"{100.0 * p:.1f}", (bar_x1 + round(6 * s), top + round(17 * s)), 0.5 * s,
+                              MUTED_TEXT_COLOR, 1)
 
     def _draw_stats(self, frame, stats: OverlayStats, s):
         height, width = frame.shape[:2]
