@@ -59,7 +59,9 @@ def test_unusable_files_exit_3(tmp_path, tiny_model, name, content, exit_code, m
         path.write_bytes(content)
     result = run_subprocess(["video", path, "--model", tiny_model, "--no-display", "--jsonl", tmp_path / "p.jsonl"])
     assert result.returncode == exit_code
-    assert message in one_error_line(result.stderr) and name in one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
+    assert message in line and name in line
+    assert result.stderr.strip() == line                 # FFmpeg's own complaints are kept off the terminal
     assert not (tmp_path / "p.jsonl").exists()           # nothing processed, nothing written
 
 
