@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_cnn.preprocess.digits import SATURATED_SHARE, STROKE_FLOOR, DigitFinder, component_stats, place_mnist
+from stream_cnn.preprocess.digits import (SATURATED_SHARE, STROKE_FLOOR, DigitFinder, canny_edges, component_stats,
+                                         place_mnist)
 
 ROOT = Path(__file__).resolve().parent.parent
 MNIST_DIR = ROOT / "data" / "mnist"
@@ -391,3 +392,24 @@ def test_place_mnist_matches_the_numpy_reference(seed, height, width):
         np.testing.assert_allclose(out, expected, atol=1e-3)
     else:
         assert np.all(out == -1.0)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), height=st.integers(3, 60), width=st.integers(3, 60),
+       low=st.integers(10, 60), ratio=st.floats(1.5, 3.5), blur=st.sampled_from([1, 3, 5]))
+def test_canny_kernel_is_opencvs_canny(seed, height, width, low, ratio, blur):
+    """The single-threaded Canny used on tracking windows gives exactly cv2.Canny's edges (blobs and ramps with
+    noise, smoothed as the finder smooths; a window view of a larger image, as the finder passes it)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (max(2, height // 6), max(2, width // 6))).astype(np.uint8)
+    image = cv2.resize(coarse, (width + 4, height + 4), interpolation=cv2.INTER_LINEAR)
+    image = cv2.add(image, rng.integers(0, 12, image.shape, dtype=np.uint8))
+    image = cv2.GaussianBlur(image, (blur, blur), 0)
+    window = image[2:2 + height, 2:2 + width]
+    expected = cv2.Canny(np.ascontiguousarray(window), low, low * ratio)
+    edges = np.full((height + 4, width + 4), 7, np.uint8)
+    scratch = [np.empty((height, width), np.int32) for _ in range(3)]
+    canny_edges(window, low, low * ratio, *scratch, np.empty(height * width, np.int32),
+                edges[2:2 + height, 2:2 + width])
+    np.testing.assert_array_equal(edges[2:2 + height, 2:2 + width], expected)
+    assert np.all(edges[:2] == 7) and np.all(edges[:, :2] == 7)  # nothing written outside the window
