@@ -317,3 +317,32 @@ def test_files_decode_single_threaded(tmp_path):
     capture = open_decoder(path)
     assert capture.isOpened() and capture.get(cv2.CAP_PROP_N_THREADS) == 1
     capture.release()
+
+
+def test_batched_handoff_keeps_order_blocks_when_full_and_releases_a_short_tail():
+    import queue
+    import threading
+
+    from stream_cnn.sources.handoff import BatchedHandoff
+
+    handoff = BatchedHandoff(4, wake_at=3)
+    with pytest.raises(queue.Empty):
+        handoff.get(timeout=0.01)
+    assert all(handoff.put(i) for i in range(4))
+    assert not handoff.put(99, timeout=0.02)          # full: the producer times out, nothing is added
+    received = []
+
+    def produce():
+        for i in range(4, 103):
+            handoff.put(i)
+        handoff.finish()                              # 103 items: the last batch is shorter than wake_at
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    while len(received) < 103:
+        received.append(handoff.get(timeout=2.0))
+    producer.join(timeout=2.0)
+    assert received == list(range(103)) and not producer.is_alive()
+    assert handoff.empty()
+    with pytest.raises(queue.Empty):
+        handoff.get(timeout=0.01)

@@ -9,7 +9,6 @@ frames decoded (``verify_playable``).
 from __future__ import annotations
 
 import os
-import queue
 import threading
 
 import cv2
@@ -17,6 +16,7 @@ import numpy as np
 
 from stream_cnn.errors import OutputError
 from stream_cnn.sources import quiet_opencv
+from stream_cnn.sources.handoff import BatchedHandoff
 
 # Per requested extension: (fourcc, extension) tried in order. mp4v is in every FFmpeg build; avc1 needs an H.264
 # encoder; MJPG in AVI is the last resort that works everywhere (the extension changes, and we say so).
@@ -28,6 +28,8 @@ CODEC_FALLBACKS = {
     ".mkv": [("XVID", ".mkv"), ("MJPG", ".mkv"), ("MJPG", ".avi")],
 }
 ENCODER_QUEUE_FRAMES = 16
+# A producer held up by the encoder resumes when half the frames are encoded; an idle encoder wakes for 4 frames.
+ENCODER_WAKE_FRAMES = 4
 
 
 def check_writable_file(path: str, what: str = "output") -> str:
@@ -106,7 +108,7 @@ class VideoFileSink:
         self.notes: list[str] = []
         self._writer = None
         self._threaded = threaded
-        self._queue: queue.Queue = queue.Queue(maxsize=ENCODER_QUEUE_FRAMES)
+        self._queue = BatchedHandoff(ENCODER_QUEUE_FRAMES, wake_at=ENCODER_WAKE_FRAMES)
         self._thread: threading.Thread | None = None
         self._error: Exception | None = None
         self._closed = False
@@ -166,6 +168,7 @@ class VideoFileSink:
         self._closed = True
         if self._thread is not None:
             self._queue.put(None)
+            self._queue.finish()
             self._thread.join()
         if self._writer is None:
             return 0    # nothing was ever written: no file, nothing to verify

@@ -26,12 +26,15 @@ import cv2
 import numpy as np
 
 from stream_cnn.errors import CameraNotFoundError, SourceError, StreamInterrupted
+from stream_cnn.sources.handoff import BatchedHandoff
 
 # Consecutive failed reads a file may have before we call it the end of what decodes. A corrupt packet costs
 # one or two failed reads, after which FFmpeg resumes at the next decodable frame.
 FILE_READ_RETRIES = 8
 # Frames decoded ahead of the consumer for files: enough to hide decoder jitter, small enough to bound memory.
 FILE_QUEUE_FRAMES = 8
+# A consumer that caught up with the decoder is woken when this many frames are ready, not for each one.
+FILE_WAKE_FRAMES = 4
 # Pixel stride used to compare consecutive live frames; sensor noise makes a real new frame differ almost
 # everywhere, so a sparse grid is enough to tell a re-delivered buffer from a new picture.
 FROZEN_COMPARE_STEP = 8
@@ -161,7 +164,7 @@ class FileSource:
         self._first_image: np.ndarray | None = None   # a frame read while opening, delivered first
         if luma:
             self._switch_to_luma(str(path), capture_factory)
-        self._queue: queue.Queue = queue.Queue(maxsize=FILE_QUEUE_FRAMES)
+        self._queue = BatchedHandoff(FILE_QUEUE_FRAMES, wake_at=FILE_WAKE_FRAMES)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._decode_loop, name="stream-cnn-decode", daemon=True)
         self._done = False
@@ -192,11 +195,8 @@ class FileSource:
 
     def _put(self, item) -> bool:
         while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
+            if self._queue.put(item, timeout=0.1):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def _decode_loop(self):
@@ -229,6 +229,7 @@ class FileSource:
                 f"{self.name}: decoding failed at frame {self.frames_read}: {err}")
         finally:
             self._put(None)
+            self._queue.finish()
 
     def _early_end_reason(self) -> StreamInterrupted | None:
         if self._stop.is_set():
