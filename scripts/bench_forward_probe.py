@@ -2,6 +2,7 @@
 
     python scripts/bench_forward_probe.py                      # digits + mini_xception, 41 rounds, start-up too
     python scripts/bench_forward_probe.py --rounds 61 --no-startup --models digits
+    python scripts/bench_forward_probe.py --ops --models mini_xception   # + where the time goes, op by op
 
 The machine this runs on is shared, so absolute times drift; the figures that mean something are the ratios to
 ONNX Runtime measured in the same rounds. Engines are interleaved: each round runs one ~slice of every engine in an
@@ -98,6 +99,45 @@ def probe_model(key, rounds, slice_s):
           f"{ours_fastest / ort_fastest:.2f}")
 
 
+def probe_ops(key, repeats=50, trials=7):
+    """Time each row of the model's executor op tables on its own (best of `trials` runs of `repeats` calls, on
+    the model's own arenas, so every op sees the inputs a forward pass gives it) and print them slowest first.
+    The sum exceeds the forward time by about one executor dispatch per op."""
+    from stream_cnn.bench.latency import model_inputs
+    from stream_cnn.bench.models import load_bench_model
+    from stream_cnn.model.kernels import program
+
+    model = load_bench_model(key).model
+    model.forward(model_inputs(model, 1)[0])
+    names = {value: name[3:].lower() for name, value in vars(program).items() if name.startswith("OP_")}
+    timed = []
+    for executor, args in model._steps:
+        if executor not in (program.run_basic, program.run_full):
+            continue
+        ops, reals, state, params = args
+        for index in range(ops.shape[0]):
+            row_ops = np.ascontiguousarray(ops[index:index + 1])
+            row_reals = np.ascontiguousarray(reals[index:index + 1])
+            executor(row_ops, row_reals, state, params)
+            best = float("inf")
+            for _ in range(trials):
+                start = time.perf_counter()
+                for _ in range(repeats):
+                    executor(row_ops, row_reals, state, params)
+                best = min(best, (time.perf_counter() - start) / repeats)
+            row = ops[index]
+            shapes = []
+            for slot in range(program.ARRAY_SLOTS):
+                base = 1 + slot * program.ARRAY_FIELDS
+                dims = tuple(int(d) for d in row[base + 2:base + 6] if d > 0)
+                if dims and row[base] == 0:   # run-state arrays only (inputs, outputs, scratch)
+                    shapes.append("x".join(map(str, dims)))
+            timed.append((best, index, names.get(int(row[0]), str(row[0])), " -> ".join(shapes[:2])))
+    print(f"\n{key}: per op, slowest first (sum {sum(t for t, *_ in timed) * 1e6:.1f} us; best of {trials})")
+    for seconds, index, name, shapes in sorted(timed, reverse=True):
+        print(f"  {seconds * 1e6:7.2f} us  #{index:<3d} {name:18s} {shapes}")
+
+
 def probe_startup(model_key):
     import tempfile
 
@@ -127,9 +167,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=41)
     parser.add_argument("--slice", type=float, default=0.025, help="seconds per engine per round")
     parser.add_argument("--no-startup", action="store_true")
+    parser.add_argument("--ops", action="store_true", help="also time every op of each model on its own")
     args = parser.parse_args()
     for key in args.models.split(","):
         probe_model(key, args.rounds, args.slice)
+        if args.ops:
+            probe_ops(key)
     if not args.no_startup:
         probe_startup("digits")
 
