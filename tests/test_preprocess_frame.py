@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from stream_cnn.errors import UsageError
 from stream_cnn.preprocess import FramePreprocessor, centre_crop, letterbox_placement, parse_roi
-from stream_cnn.preprocess.frame import area_weights
+from stream_cnn.preprocess.frame import LUMA_TO_GRAY, area_weights
 
 SCALE = 1 / 255
 
@@ -263,3 +263,26 @@ def test_enlarging_a_small_roi_keeps_the_bilinear_path():
     frame[10:18, 10:18] = 255
     assert pre(frame) == (10, 10, 8, 8) and not pre._area
     assert np.allclose(target, normalised(255))
+
+
+@pytest.mark.parametrize("mapping", ["limited", "full", (1.1610177985280647, -19.446436073147353)])
+def test_digit_path_maps_a_luma_plane_to_gray_like_the_lookup_table(mapping):
+    # The finder gets gray = round(luma * factor + bias) clipped to 0..255 over the ROI, as the BGR path's gray.
+    seen = []
+
+    class KeepingFinder(ScriptedFinder):
+        def __call__(self, gray, out):
+            seen.append(gray.copy())
+            return super().__call__(gray, out)
+
+    target = np.zeros((1, 28, 28), np.float32)
+    pre = FramePreprocessor(config(preprocess="digit"), target, roi=(10, 20, 300, 200),
+                            digit_finder=KeepingFinder((1, 2, 3, 4)), luma_to_gray=mapping)
+    luma = np.random.default_rng(3).integers(0, 256, (240, 320), np.uint8)
+    luma[0, :256] = np.arange(256)                  # every level, inside the ROI's rows below
+    luma[20, 10:266] = np.arange(256)
+    assert pre(luma) == (11, 22, 3, 4)
+    factor, bias = LUMA_TO_GRAY[mapping] if isinstance(mapping, str) else mapping
+    expected = np.clip(np.round(luma[20:220, 10:310] * factor + bias), 0, 255)
+    assert seen[0].shape == (200, 300)
+    assert np.abs(seen[0].astype(np.int64) - expected).max() <= 1
