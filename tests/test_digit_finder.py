@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_cnn.preprocess.digits import (SATURATED_SHARE, STROKE_FLOOR, DigitFinder, canny_edges, component_stats,
-                                         place_mnist)
+from stream_cnn.preprocess.digits import (NO_SHEET_PATIENCE, SATURATED_SHARE, STROKE_FLOOR, DigitFinder, canny_edges,
+                                         component_stats, place_mnist)
 
 ROOT = Path(__file__).resolve().parent.parent
 MNIST_DIR = ROOT / "data" / "mnist"
@@ -283,6 +283,21 @@ def test_a_cut_never_leaves_a_stale_sheet(clip_digits):
             assert _iou(box, fresh_box) > 0.9, where
             assert _correlation(out, fresh_out) > 0.95, where
     assert found == 7  # every digit frame (the fresh finder finds them all too)
+
+
+def test_a_sheet_appearing_after_a_bare_view_is_found_at_once(clip_digits):
+    """After many frames with nothing sheet-like in view (the finder then screens frames at quarter resolution
+    first), a sheet held up is found on its first frame here, and never later than NO_SHEET_PATIENCE frames."""
+    finder = DigitFinder()
+    out = np.zeros((28, 28), np.float32)
+    rng = np.random.default_rng(5)
+    for _ in range(3 * NO_SHEET_PATIENCE + 1):  # a dim, textured, featureless view: nothing to track
+        noise = cv2.GaussianBlur(rng.integers(0, 60, (480, 640), dtype=np.uint8), (0, 0), 3)
+        assert finder(noise, out) is None
+    assert finder._frames_without_sheet % NO_SHEET_PATIENCE != 0  # the next frame is screened first
+    scene = _scene("digits_desk", clip_digits)
+    first = next(i for i in range(NO_SHEET_PATIENCE) if finder(_gray(scene.render(20 + i)[0]), out) is not None)
+    assert first == 0
 
 
 @pytest.mark.parametrize("gray, out", [

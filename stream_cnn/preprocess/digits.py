@@ -38,8 +38,11 @@ is the sheet again only when it lies wholly inside the window (not cut by the wi
 frame might join it to more), has about the sheet's size and place and passes every sheet test on this frame's
 pixels; steps 2-4 then run on it as on any sheet. Only the windows are shrunk from the frame while tracking. A
 sheet found again without a digit (a blank sheet) ends the search, and the whole frame is searched at least every
-FULL_SEARCH_EVERY frames (a window pane or a sheet elsewhere is seen then). About a quarter of the cost is left:
-~0.25 ms a frame on the recorded clips (scripts/bench_finder_probe.py).
+FULL_SEARCH_EVERY frames (a window pane or a sheet elsewhere is seen then). With nothing sheet-like in view for
+NO_SHEET_PATIENCE frames, a frame is first screened at quarter resolution and searched at the working resolution
+only when something there passes the sheet tests (or every NO_SHEET_PATIENCE-th frame, in case the coarser edges
+hide it). About a fifth to a quarter of the cost is left: ~0.25 ms a frame on the recorded clips
+(scripts/bench_finder_probe.py).
 
 Ink components are found at quarter resolution (steps 2-3) and the chosen digit's strokes are read again at the
 working resolution within their footprint (step 4): at quarter resolution the 28x28 image loses the strokes'
@@ -88,6 +91,8 @@ TRACK_MIN_MARGIN = 5  # px of the resolution searched
 TRACK_AREA_CHANGE = 0.3  # the region's area may grow or shrink by this factor between frames
 TRACK_MAX_SHIFT = 0.3  # of the sheet's shorter side: how far its box centre may move between frames
 FULL_SEARCH_EVERY = 30  # frames: the whole frame is searched at least this often (a second at 30 fps)
+NO_SHEET_PATIENCE = 4  # frames without anything sheet-like before the whole frame is first screened at quarter
+#                        resolution; it is still searched at the working resolution every this many frames
 
 
 def _otsu_level(hist: np.ndarray, lo: int, hi: int) -> int | None:
@@ -441,6 +446,7 @@ class DigitFinder:
         self._whole_frame_shrunk = False
         self._bright_level = 128
         self._since_full_search = 0
+        self._frames_without_sheet = 0  # consecutive frames whose search found nothing sheet-like
 
     def _rect_kernel(self, size: int) -> np.ndarray:
         kernel = self._rect_kernels.get(size)
@@ -474,7 +480,23 @@ class DigitFinder:
                     return box
         if not self._whole_frame_shrunk:
             self._shrink(gray, None)
+        if (track is None and self._frames_without_sheet >= NO_SHEET_PATIENCE
+                and self._frames_without_sheet % NO_SHEET_PATIENCE != 0 and not self._sheet_like_at_quarter()):
+            # Nothing sheet-like in view for a while (the bare room), nor now at a quarter of the resolution:
+            # the working-resolution search is left to every NO_SHEET_PATIENCE-th frame.
+            self._frames_without_sheet += 1
+            return None
         return self._full_search(out)
+
+    def _sheet_like_at_quarter(self) -> bool:
+        """Whether any region of the whole quarter-resolution frame passes the sheet tests."""
+        quarter = self._quarter
+        min_area = MIN_SHEET_AREA * quarter.width * quarter.height
+        for outline in self._region_outlines(quarter, 0, 0, quarter.width, quarter.height):
+            _, _, w, h = cv2.boundingRect(outline)
+            if w * h >= min_area and cv2.contourArea(outline) >= min_area and self._as_sheet(outline, quarter):
+                return True
+        return False
 
     def _shrink(self, gray: np.ndarray, track: _Track | None) -> None:
         """The working and quarter-resolution copies of the frame: all of it, or (tracking, when both halvings
@@ -502,7 +524,9 @@ class DigitFinder:
         sheet-like region, is tracked in the next frames."""
         self._since_full_search = 0
         self._track = None
+        self._frames_without_sheet += 1  # until a sheet-like region turns up below
         for sheet in self._find_sheets():
+            self._frames_without_sheet = 0
             box = self._digit_on(sheet, out)
             if box is not None:
                 self._track = _Track.of(sheet, True)
