@@ -263,7 +263,9 @@ class Pipeline:
                 frames += 1
                 image = frame.image
                 if recorder is not None:
-                    recorder.write(image.copy())   # raw, before the overlay draws on it
+                    # Raw, before the overlay draws on it: a copy only when something will draw (the source
+                    # hands out a fresh array per frame and never writes to it again).
+                    recorder.write(image.copy() if draws else image)
                 if (frames - 1) % stride == 0:
                     probs, region, latency_ms = predict(image)
                     inferred += 1
