@@ -465,6 +465,53 @@ def _store4(row, q, bias, s0, s1, s2, s3):
 
 
 # reassoc: each output is a dot product over the input channels, which LLVM may then split into SIMD partial sums.
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"}, inline="always")
+def _rows_dot_blocks(w2, rows, b, out2d):
+    """out2d[o, p] = b[o] + dot(w2[o], rows[p]) for w2 (C_out, K), rows (P, K), out2d (C_out, P); C_out, P >= 4.
+
+    The shared core of pointwise_small and conv_patches: 4 output channels x 4 rows at a time (16 sums; each of
+    the 8 values loaded per k feeds four), so the dot products run along K with no loop overhead per output.
+    """
+    c_out, depth = w2.shape
+    pixels = rows.shape[0]
+    block = 0
+    while block < c_out:
+        # shifted last blocks (of channels and of pixels) recompute a few outputs instead of needing tail code
+        oc = min(block, c_out - 4)
+        r0, r1, r2, r3 = w2[oc], w2[oc + 1], w2[oc + 2], w2[oc + 3]
+        start = 0
+        while start < pixels:
+            p = min(start, pixels - 4)
+            x0, x1, x2, x3 = rows[p], rows[p + 1], rows[p + 2], rows[p + 3]
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = np.float32(0.0)
+            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = np.float32(0.0)
+            for k in range(depth):
+                a0, a1, a2, a3 = r0[k], r1[k], r2[k], r3[k]
+                v0, v1, v2, v3 = x0[k], x1[k], x2[k], x3[k]
+                s00 += a0 * v0
+                s01 += a0 * v1
+                s02 += a0 * v2
+                s03 += a0 * v3
+                s10 += a1 * v0
+                s11 += a1 * v1
+                s12 += a1 * v2
+                s13 += a1 * v3
+                s20 += a2 * v0
+                s21 += a2 * v1
+                s22 += a2 * v2
+                s23 += a2 * v3
+                s30 += a3 * v0
+                s31 += a3 * v1
+                s32 += a3 * v2
+                s33 += a3 * v3
+            _store4(out2d[oc], p, b[oc], s00, s01, s02, s03)
+            _store4(out2d[oc + 1], p, b[oc + 1], s10, s11, s12, s13)
+            _store4(out2d[oc + 2], p, b[oc + 2], s20, s21, s22, s23)
+            _store4(out2d[oc + 3], p, b[oc + 3], s30, s31, s32, s33)
+            start += 4
+        block += 4
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def pointwise_small(x, w, b, out, xt, act, alpha):
     """1x1 stride 1, groups 1 conv for maps of few pixels (P = H*W <= ~64, C_out >= 4, P >= 4), same result as
@@ -486,42 +533,7 @@ def pointwise_small(x, w, b, out, xt, act, alpha):
             x_t[p, ic] = src[p]
     w2 = w.reshape(c_out, c_in)
     out_flat = out.reshape(c_out, pixels)
-    block = 0
-    while block < c_out:
-        # shifted last blocks (of channels and of pixels) recompute a few outputs instead of needing tail code
-        oc = min(block, c_out - 4)
-        r0, r1, r2, r3 = w2[oc], w2[oc + 1], w2[oc + 2], w2[oc + 3]
-        start = 0
-        while start < pixels:
-            p = min(start, pixels - 4)
-            x0, x1, x2, x3 = x_t[p], x_t[p + 1], x_t[p + 2], x_t[p + 3]
-            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = np.float32(0.0)
-            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = np.float32(0.0)
-            for k in range(c_in):
-                a0, a1, a2, a3 = r0[k], r1[k], r2[k], r3[k]
-                v0, v1, v2, v3 = x0[k], x1[k], x2[k], x3[k]
-                s00 += a0 * v0
-                s01 += a0 * v1
-                s02 += a0 * v2
-                s03 += a0 * v3
-                s10 += a1 * v0
-                s11 += a1 * v1
-                s12 += a1 * v2
-                s13 += a1 * v3
-                s20 += a2 * v0
-                s21 += a2 * v1
-                s22 += a2 * v2
-                s23 += a2 * v3
-                s30 += a3 * v0
-                s31 += a3 * v1
-                s32 += a3 * v2
-                s33 += a3 * v3
-            _store4(out_flat[oc], p, b[oc], s00, s01, s02, s03)
-            _store4(out_flat[oc + 1], p, b[oc + 1], s10, s11, s12, s13)
-            _store4(out_flat[oc + 2], p, b[oc + 2], s20, s21, s22, s23)
-            _store4(out_flat[oc + 3], p, b[oc + 3], s30, s31, s32, s33)
-            start += 4
-        block += 4
+    _rows_dot_blocks(w2, x_t, b, out_flat)
     if act != 0:
         activate_inplace(out.reshape(out.size), act, alpha)
 
@@ -863,42 +875,7 @@ def conv_patches(xp, w, b, out, scratch, pool, act, alpha):
         conv_out = scratch[pixels * depth:pixels * depth + c_out * pixels].reshape(c_out, pixels)
     else:
         conv_out = out.reshape(c_out, pixels)
-    block = 0
-    while block < c_out:
-        # shifted last blocks (of channels and of pixels) recompute a few outputs instead of needing tail code
-        oc = min(block, c_out - 4)
-        r0, r1, r2, r3 = w2[oc], w2[oc + 1], w2[oc + 2], w2[oc + 3]
-        start = 0
-        while start < pixels:
-            p = min(start, pixels - 4)
-            x0, x1, x2, x3 = patches[p], patches[p + 1], patches[p + 2], patches[p + 3]
-            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = np.float32(0.0)
-            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = np.float32(0.0)
-            for k in range(depth):
-                a0, a1, a2, a3 = r0[k], r1[k], r2[k], r3[k]
-                v0, v1, v2, v3 = x0[k], x1[k], x2[k], x3[k]
-                s00 += a0 * v0
-                s01 += a0 * v1
-                s02 += a0 * v2
-                s03 += a0 * v3
-                s10 += a1 * v0
-                s11 += a1 * v1
-                s12 += a1 * v2
-                s13 += a1 * v3
-                s20 += a2 * v0
-                s21 += a2 * v1
-                s22 += a2 * v2
-                s23 += a2 * v3
-                s30 += a3 * v0
-                s31 += a3 * v1
-                s32 += a3 * v2
-                s33 += a3 * v3
-            _store4(conv_out[oc], p, b[oc], s00, s01, s02, s03)
-            _store4(conv_out[oc + 1], p, b[oc + 1], s10, s11, s12, s13)
-            _store4(conv_out[oc + 2], p, b[oc + 2], s20, s21, s22, s23)
-            _store4(conv_out[oc + 3], p, b[oc + 3], s30, s31, s32, s33)
-            start += 4
-        block += 4
+    _rows_dot_blocks(w2, patches, b, conv_out)
     if pool == 2:
         for c in range(c_out):
             src = conv_out[c]
