@@ -53,6 +53,7 @@ def run_stream(request: StreamRequest, echo=None, model=None) -> Summary:
     from stream_cnn.model import load_model
     from stream_cnn.sinks import JsonlSink, Recorder, VideoFileSink, check_writable_file
     from stream_cnn.sources import open_camera, open_file
+    from stream_cnn.sources.capture import FILE_WAKE_FRAMES
 
     roi = parse_roi(request.roi)
     # Output paths first: a typo in --output must not cost a whole run.
@@ -73,7 +74,7 @@ def run_stream(request: StreamRequest, echo=None, model=None) -> Summary:
         luma = (not (request.output or request.record_dir) and request.no_display
                 and str(config.color).lower() == "gray")
         source = open_file(request.source, realtime=request.realtime, stall_timeout=request.stall_timeout,
-                           luma=luma)
+                           luma=luma, wake_frames=FILE_WAKE_FRAMES if request.no_display else 1)
     video = jsonl = recorder = None
     try:
         video = VideoFileSink(request.output, source.fps) if request.output else None

@@ -136,7 +136,8 @@ class FileSource:
 
     live = False
 
-    def __init__(self, path: str, capture_factory: Callable[[str], object] = open_decoder, luma: bool = False):
+    def __init__(self, path: str, capture_factory: Callable[[str], object] = open_decoder, luma: bool = False,
+                 wake_frames: int = FILE_WAKE_FRAMES):
         self.name = str(path)
         if not os.path.exists(path):
             raise SourceError(f"video file not found: {path}")
@@ -164,7 +165,9 @@ class FileSource:
         self._first_image: np.ndarray | None = None   # a frame read while opening, delivered first
         if luma:
             self._switch_to_luma(str(path), capture_factory)
-        self._queue = BatchedHandoff(FILE_QUEUE_FRAMES, wake_at=FILE_WAKE_FRAMES)
+        # wake_frames 1 when a window shows the frames: a decoder slower than the processing would otherwise show
+        # every fourth frame; batches only pay where frames are not watched as they come.
+        self._queue = BatchedHandoff(FILE_QUEUE_FRAMES, wake_at=wake_frames)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._decode_loop, name="stream-cnn-decode", daemon=True)
         self._done = False
@@ -435,14 +438,14 @@ class LiveSource:
 
 
 def open_file(path: str, *, realtime: bool = False, stall_timeout: float = 5.0,
-              capture_factory=None, luma: bool = False):
+              capture_factory=None, luma: bool = False, wake_frames: int = FILE_WAKE_FRAMES):
     """A video file: every frame as fast as possible, or (``realtime``) replayed like a camera at its own fps.
     ``luma``: deliver the luma plane when the backend can (see FileSource); ignored for realtime replay."""
     if realtime:
         factory = capture_factory or cv2.VideoCapture
         FileSource(path, factory).close()   # same checks and messages for missing / non-video files
         return LiveSource(path, realtime=True, stall_timeout=stall_timeout, capture_factory=factory)
-    return FileSource(path, capture_factory or open_decoder, luma=luma)
+    return FileSource(path, capture_factory or open_decoder, luma=luma, wake_frames=wake_frames)
 
 
 def open_camera(device="0", *, stall_timeout: float = 5.0, capture_factory=cv2.VideoCapture):
