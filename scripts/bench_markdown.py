@@ -99,8 +99,8 @@ def pipeline_section(result):
     rows = [[label, f"{fps[key]:.1f}", f"{cpu[key]:.2f}", note] for label, key, note in rows]
     return (f"Model `{p['model']}`; clip {clip['frames']} frames {clip['width']}×{clip['height']} at "
             f"{clip['fps']:g} fps ({clip['codec']}); median of {p['repeats']} back-to-back repetitions, ratios taken "
-            f"per repetition; the runner timed from opening the clip to the end of `Pipeline.run()` (output "
-            f"finalised and checked).\n\n" + table(["run", "frames/s", "CPU ms/frame (all threads)", "ratio"], rows))
+            f"per repetition; the runner (`pipeline.run_stream`, the CLI's entry) timed from opening the clip to its "
+            f"return (output finalised and checked).\n\n" + table(["run", "frames/s", "CPU ms/frame (all threads)", "ratio"], rows))
 
 
 def alloc_section(result):
