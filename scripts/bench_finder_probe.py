@@ -79,15 +79,6 @@ def gray_frames(clip: Path) -> list[np.ndarray]:
     return frames
 
 
-def iou(a, b) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    return inter / float(aw * ah + bw * bh - inter)
-
-
 def summary(ns: list[int]) -> str:
     ms = np.asarray(ns, np.float64) / 1e6
     return f"median {np.median(ms):.3f}  p90 {np.percentile(ms, 90):.3f}  mean {ms.mean():.3f} ms"
@@ -165,6 +156,8 @@ def main() -> int:
     if not clips:
         print("no clips", file=sys.stderr)
         return 1
+    from stream_cnn.preprocess.digits import box_iou
+
     frames = {clip.name: gray_frames(clip) for clip in clips}
     with tempfile.TemporaryDirectory(prefix="finder-probe-") as tmp:
         finders = {"before": finder_at_revision(args.before, Path(tmp)).DigitFinder,
@@ -192,7 +185,7 @@ def main() -> int:
                     before, after = boxes["before"], boxes["after"]
                     total += 1
                     agree += (before is None and after is None) or (
-                        before is not None and after is not None and iou(before, after) >= 0.9)
+                        before is not None and after is not None and box_iou(before, after) >= 0.9)
     print(f"digit finder process CPU time per 640x480 frame ({args.rounds} rounds, interleaved; "
           f"before = {args.before}, "
           f"after = work tree); cv2 threads {cv2.getNumThreads()}; load avg "

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_cnn.preprocess.digits import (NO_SHEET_PATIENCE, SATURATED_SHARE, STROKE_FLOOR, DigitFinder, canny_edges,
-                                         component_stats, place_mnist)
+from stream_cnn.preprocess.digits import (NO_SHEET_PATIENCE, SATURATED_SHARE, STROKE_FLOOR, DigitFinder, box_iou,
+                                         canny_edges, component_stats, place_mnist)
 
 ROOT = Path(__file__).resolve().parent.parent
 MNIST_DIR = ROOT / "data" / "mnist"
@@ -58,15 +58,6 @@ def _gray(frame_bgr):
     return cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
 
 
-def _iou(a, b):
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    return inter / float(aw * ah + bw * bh - inter)
-
-
 def _correlation(a, b):
     return float(np.corrcoef(a.ravel().astype(np.float64), b.ravel().astype(np.float64))[0, 1])
 
@@ -90,7 +81,7 @@ def test_finds_the_digit_under_each_clip_condition(name, clip_digits):
         box = finder(_gray(frame), out)
         assert box is not None, f"{name} frame {i}: digit {truth.label} not found"
         # The box is the digit's ink, not the sheet, a thumb or the room.
-        assert _iou(box, truth.digit_box) > 0.6, f"{name} frame {i}: box {box} vs true {truth.digit_box}"
+        assert box_iou(box, truth.digit_box) > 0.6, f"{name} frame {i}: box {box} vs true {truth.digit_box}"
         correlations.append(_correlation(out, images[truth.label]))
     # The 28x28 image looks like the MNIST image the digit was written from.
     assert np.mean(correlations) > 0.8, correlations
@@ -158,7 +149,7 @@ def test_shadow_and_light_gradient_do_not_change_the_digit(clip_digits):
         box_even = finder(_gray(even.render(i)[0]), out_even)
         box_harsh = finder(_gray(harsh.render(i)[0]), out_harsh)
         assert box_even is not None and box_harsh is not None, f"frame {i}"
-        assert _iou(box_even, box_harsh) > 0.8
+        assert box_iou(box_even, box_harsh) > 0.8
         assert _correlation(out_even, out_harsh) > 0.85
 
 
@@ -247,7 +238,7 @@ def test_tracking_gives_what_a_search_of_the_whole_frame_gives(name, start, clip
         fresh_box, fresh_out = _fresh_result(gray)
         assert (box is None) == (fresh_box is None), f"{name} frame {i}: tracked {box}, fresh {fresh_box}"
         if box is not None:
-            assert _iou(box, fresh_box) > 0.9, f"{name} frame {i}: tracked {box}, fresh {fresh_box}"
+            assert box_iou(box, fresh_box) > 0.9, f"{name} frame {i}: tracked {box}, fresh {fresh_box}"
             assert _correlation(out, fresh_out) > 0.95
             # The sheet the digit was found on is reported in frame pixels and holds the digit's box.
             sx, sy, sw, sh = cv2.boundingRect(finder.sheet_outline.astype(np.float32))
@@ -280,7 +271,7 @@ def test_a_cut_never_leaves_a_stale_sheet(clip_digits):
             assert finder.sheet_outline is None
         else:
             found += 1
-            assert _iou(box, fresh_box) > 0.9, where
+            assert box_iou(box, fresh_box) > 0.9, where
             assert _correlation(out, fresh_out) > 0.95, where
     assert found == 7  # every digit frame (the fresh finder finds them all too)
 
@@ -339,7 +330,7 @@ def test_random_scenes_beyond_the_clip_settings(clip_digits):
                 false_alarms += box is not None
             else:
                 total += 1
-                found += box is not None and _iou(box, truth.digit_box) > 0.6
+                found += box is not None and box_iou(box, truth.digit_box) > 0.6
     assert found >= 0.9 * total, f"digit found on {found} of {total} frames"
     assert false_alarms == 0, f"a digit 'found' on {false_alarms} of {empty_frames} frames without one"
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import os
 import statistics
 import tempfile
-import time
 
 import cv2
 import numpy as np
 
 from stream_cnn.errors import StreamCnnError
+from stream_cnn.pipeline import throughput
 
 CLIP_SIZE = (640, 480)
 CLIP_FPS = 30.0
@@ -81,41 +81,29 @@ def decode_only(clip: str, decoder_threads: int | None = None) -> dict:
         capture = cv2.VideoCapture(clip)
     else:
         capture = cv2.VideoCapture(clip, cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, int(decoder_threads)])
-    start, cpu_start = time.perf_counter(), time.process_time()
-    frames = 0
-    while True:
-        ok, _ = capture.read()
-        if not ok:
-            break
-        frames += 1
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    clock = throughput.Clock()  # started once the clip is open
+    run = clock.run("decode-only", throughput.read_every_frame(capture))
     capture.release()
-    return _rates(frames, elapsed, cpu)
+    return _rates(run)
 
 
-def _rates(frames: int, seconds: float, cpu_seconds: float) -> dict:
+def _rates(run: throughput.Run) -> dict:
     """fps, and CPU time per frame over all threads of this process: on a shared machine the wall-clock rate
     follows the CPU cost more than the critical path."""
-    return {"frames": frames, "seconds": seconds, "fps": frames / seconds,
-            "cpu_ms_per_frame": 1000.0 * cpu_seconds / max(frames, 1)}
+    return {"frames": run.frames, "seconds": run.seconds, "fps": run.fps, "cpu_ms_per_frame": run.cpu_ms_per_frame}
 
 
 def encode_only(clip: str, out_path: str) -> dict:
+    """Decode and encode (mp4v) on one thread, one frame after the other."""
     capture = cv2.VideoCapture(clip)
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*"mp4v"), CLIP_FPS, (width, height))
-    start, cpu_start = time.perf_counter(), time.process_time()
-    frames = 0
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        writer.write(image)
-        frames += 1
+    clock = throughput.Clock()
+    frames = throughput.read_every_frame(capture, writer)
     writer.release()
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    run = clock.run("encode-only", frames)
     capture.release()
-    return _rates(frames, elapsed, cpu)
+    return _rates(run)
 
 
 def run_video(clip: str, model, out_path: str | None) -> dict:
@@ -123,14 +111,8 @@ def run_video(clip: str, model, out_path: str | None) -> dict:
     through ``pipeline.run_stream``, the CLI's own entry, so the source it picks (the luma plane for gray
     whole-frame models) is the one measured. Timed from opening the source to the return of the run, which
     includes finalising the output video and the sink's own playability check: what a user waits for."""
-    from stream_cnn.pipeline import StreamRequest, run_stream
-
-    request = StreamRequest(kind="file", source=clip, model_name=str(model.config.name), output=out_path,
-                            no_display=True, progress=False)
-    start, cpu_start = time.perf_counter(), time.process_time()
-    summary = run_stream(request, echo=lambda *args, **kwargs: None, model=model)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    result = _rates(summary.frames, elapsed, cpu)
+    run, summary = throughput.video_with_summary(clip, model, output=out_path)
+    result = _rates(run)
     result.update({"inferred": summary.inferred, "dropped": summary.dropped, "runner_elapsed_s": summary.elapsed_s})
     if out_path:
         result.update({"frames_written": summary.video_frames, "codec": summary.video_codec})

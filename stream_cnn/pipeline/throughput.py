@@ -153,7 +153,9 @@ class Run:
         return 1000.0 * self.cpu_seconds / self.frames if self.frames else 0.0
 
 
-class _Clock:
+class Clock:
+    """Wall clock and process CPU time, both started when made; `run()` reads them into a Run."""
+
     def __init__(self):
         self.wall, self.cpu = time.perf_counter(), time.process_time()
 
@@ -161,23 +163,30 @@ class _Clock:
         return Run(name, frames, time.perf_counter() - self.wall, time.process_time() - self.cpu)
 
 
-def decode_only(path) -> Run:
-    """Every frame read as BGR and dropped."""
-    clock = _Clock()
-    capture = cv2.VideoCapture(str(path))
+def read_every_frame(capture, writer=None) -> int:
+    """Read `capture` to its end, each frame written to `writer` when one is given; returns the frame count."""
     frames = 0
     while True:
-        ok, _ = capture.read()
+        ok, image = capture.read()
         if not ok:
-            break
+            return frames
+        if writer is not None:
+            writer.write(image)
         frames += 1
+
+
+def decode_only(path) -> Run:
+    """Every frame read as BGR and dropped."""
+    clock = Clock()
+    capture = cv2.VideoCapture(str(path))
+    frames = read_every_frame(capture)
     capture.release()
     return clock.run("decode-only", frames)
 
 
 def encode_only(path, out_path) -> Run:
     """Decode on a thread, encode mp4v on this one, bounded queue between them; the file is finalised."""
-    clock = _Clock()
+    clock = Clock()
     capture = cv2.VideoCapture(str(path))
     fps = capture.get(cv2.CAP_PROP_FPS) or PROBE_FPS
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
@@ -206,16 +215,21 @@ def encode_only(path, out_path) -> Run:
 def video(path, model, output=None, jsonl=None, name: str | None = None) -> Run:
     """The real `stream-cnn video PATH --no-display` runner, in process, summary not printed. ``model``: a model
     name or .toml path, or a loaded Model (reused as is)."""
+    return video_with_summary(path, model, output, jsonl, name)[0]
+
+
+def video_with_summary(path, model, output=None, jsonl=None, name: str | None = None):
+    """`video()`, also returning the runner's own summary (frames inferred and dropped, latency, codec)."""
     from stream_cnn.pipeline import StreamRequest, run_stream
 
     loaded = None if isinstance(model, (str, os.PathLike)) else model
     model_name = str(model) if loaded is None else str(loaded.config.name)
     request = StreamRequest(kind="file", source=str(path), model_name=model_name, output=output, jsonl=jsonl,
                             no_display=True, progress=False)
-    clock = _Clock()
+    clock = Clock()
     summary = run_stream(request, echo=lambda *args, **kwargs: None, model=loaded)
     label = name or "video" + (" --output" if output else "") + (" --jsonl" if jsonl else "")
-    return clock.run(label, summary.frames)
+    return clock.run(label, summary.frames), summary
 
 
 def remove_quietly(*paths):

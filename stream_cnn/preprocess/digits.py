@@ -200,14 +200,14 @@ def canny_edges(image, low, high, dx, dy, magnitude, stack, edges):
 
 
 @njit(cache=True, nogil=True)
-def ink_mask(pixels, paper, hull, ink_ratio, ink):
-    """ink = 255 where the hull is set and pixel < round(ink_ratio * paper) (rounded and saturated as
+def ink_mask(pixels, paper, region, ink_ratio, ink):
+    """ink = 255 where `region` is set and pixel < round(ink_ratio * paper) (rounded and saturated as
     cv2.convertScaleAbs makes the threshold image), else 0."""
     height, width = pixels.shape
     for y in range(height):
         for x in range(width):
             level = min(255, int(ink_ratio * paper[y, x] + 0.5))
-            ink[y, x] = 255 if hull[y, x] != 0 and pixels[y, x] < level else 0
+            ink[y, x] = 255 if region[y, x] != 0 and pixels[y, x] < level else 0
 
 
 @njit(cache=True, nogil=True)
@@ -327,17 +327,6 @@ def select_digit(stats, centroid_sums, min_area, centre_x, centre_y, near_scale,
 
 
 @njit(cache=True, nogil=True)
-def ink_in(pixels, paper, footprint, ink_ratio, ink):
-    """ink = 1 where footprint is set and pixel < round(ink_ratio * paper) (the threshold of the ink step,
-    rounded as cv2.convertScaleAbs rounds it), else 0."""
-    height, width = pixels.shape
-    for y in range(height):
-        for x in range(width):
-            level = min(255, int(ink_ratio * paper[y, x] + 0.5))
-            ink[y, x] = 1 if footprint[y, x] != 0 and pixels[y, x] < level else 0
-
-
-@njit(cache=True, nogil=True)
 def place_mnist(patch, saturated_share, stroke_floor, centre, strokes, out):
     """Normalise the digit's darkness `patch` (already scaled into the 20x20 box) the way MNIST's strokes look
     and place it into the 28x28 `out` with its centre of mass at (centre, centre), an integer shift.
@@ -392,6 +381,16 @@ def place_mnist(patch, saturated_share, stroke_floor, centre, strokes, out):
         for x in range(dst_x0, dst_x1):
             out[y, x] = patch[y - top, x - left]
     return True
+
+
+def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x, y, w, h) boxes, the form DigitFinder returns: how well two finds agree."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = ix * iy
+    return inter / float(aw * ah + bw * bh - inter)
 
 
 class DigitFinder:
@@ -797,7 +796,8 @@ class DigitFinder:
         paper_work = self._paper_work[:size[1], :size[0]]
         cv2.resize(paper[y0m:y1m, x0m:x1m], size, dst=paper_work, interpolation=cv2.INTER_LINEAR)
         pixels = self._small[wy0:wy1, wx0:wx1]
-        ink_in(pixels, paper_work, footprint_work, INK_RATIO, ink_work)
+        # The same test as the quarter-resolution ink's; only zero / non-zero of ink_work is read below.
+        ink_mask(pixels, paper_work, footprint_work, INK_RATIO, ink_work)
         cv2.dilate(ink_work, self._barrier_kernel, dst=keep_wide)
         bx, by, bw, bh = cv2.boundingRect(keep_wide)
         if bw == 0 or bh == 0:
