@@ -68,13 +68,11 @@ def work_tree_finder():
 
 
 def gray_frames(clip: Path) -> list[np.ndarray]:
+    from stream_cnn.pipeline.throughput import read_every_frame
+
     capture = cv2.VideoCapture(str(clip))
     frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+    read_every_frame(capture, lambda frame: frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)))
     capture.release()
     return frames
 

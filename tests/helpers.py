@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from stream_cnn.cli import main
 from stream_cnn.overlay import TOP_BAR_COLOR
+from stream_cnn.pipeline.throughput import read_every_frame
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_LABELS = ["zero", "one", "two", "three"]
@@ -92,11 +93,7 @@ def read_jsonl(path) -> list:
 def decoded_frames(path) -> list:
     capture = cv2.VideoCapture(str(path))
     frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
+    read_every_frame(capture, frames.append)
     capture.release()
     return frames
 

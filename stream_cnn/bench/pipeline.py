@@ -99,7 +99,7 @@ def encode_only(clip: str, out_path: str) -> dict:
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     writer = cv2.VideoWriter(out_path, cv2.VideoWriter_fourcc(*"mp4v"), CLIP_FPS, (width, height))
     clock = throughput.Clock()
-    frames = throughput.read_every_frame(capture, writer)
+    frames = throughput.read_every_frame(capture, writer.write)
     writer.release()
     run = clock.run("encode-only", frames)
     capture.release()

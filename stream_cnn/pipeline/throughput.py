@@ -163,15 +163,16 @@ class Clock:
         return Run(name, frames, time.perf_counter() - self.wall, time.process_time() - self.cpu)
 
 
-def read_every_frame(capture, writer=None) -> int:
-    """Read `capture` to its end, each frame written to `writer` when one is given; returns the frame count."""
+def read_every_frame(capture, each=None) -> int:
+    """Read `capture` to its end, handing each frame to `each` when given (a writer's write, a list's append);
+    returns the frame count."""
     frames = 0
     while True:
         ok, image = capture.read()
         if not ok:
             return frames
-        if writer is not None:
-            writer.write(image)
+        if each is not None:
+            each(image)
         frames += 1
 
 
