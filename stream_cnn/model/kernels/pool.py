@@ -130,6 +130,30 @@ def flat_pool_scratch_size(xp_shape):
     return 2 * min(xp_shape[0], max(1, FLAT_POOL_CHUNK // plane)) * plane
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _shifted_max(src, dst, n, taps, step):
+    """dst[q] = max over t < taps of src[q + t * step] for q < n: one pass of max_pool_flat (the column max with
+    step = Wp, the row max with step = 1). Each shift is a slice view, so the loops index with q alone and
+    vectorise; a 3-tap window (the common one) is one pass, others fold in one shift at a time."""
+    if taps == 3:
+        s1 = src[step:]
+        s2 = src[2 * step:]
+        for q in range(n):
+            a = src[q]
+            y = s1[q]
+            z = s2[q]
+            m = a if a > y else y
+            dst[q] = m if m > z else z
+    else:
+        for q in range(n):
+            dst[q] = src[q]
+        for t in range(1, taps):
+            s = src[t * step:]
+            for q in range(n):
+                v = s[q]
+                dst[q] = v if v > dst[q] else dst[q]
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def max_pool_flat(xp, out, scratch, kh, kw, sh, sw):
     """max_pool on padded planes seen as flat vectors: same result, for small and strided pools.
@@ -156,40 +180,8 @@ def max_pool_flat(xp, out, scratch, kh, kw, sh, sw):
         n_row = n_col - (kw - 1)
         col = scratch[:n_col]
         win = scratch[chunk * plane:chunk * plane + n_row]
-        if kh == 3:
-            s1 = x[wp:]
-            s2 = x[2 * wp:]
-            for q in range(n_col):
-                a = x[q]
-                y = s1[q]
-                z = s2[q]
-                m = a if a > y else y
-                col[q] = m if m > z else z
-        else:
-            for q in range(n_col):
-                col[q] = x[q]
-            for ky in range(1, kh):
-                s = x[ky * wp:]
-                for q in range(n_col):
-                    v = s[q]
-                    col[q] = v if v > col[q] else col[q]
-        if kw == 3:
-            c1 = col[1:]
-            c2 = col[2:]
-            for q in range(n_row):
-                a = col[q]
-                y = c1[q]
-                z = c2[q]
-                m = a if a > y else y
-                win[q] = m if m > z else z
-        else:
-            for q in range(n_row):
-                win[q] = col[q]
-            for kx in range(1, kw):
-                s = col[kx:]
-                for q in range(n_row):
-                    v = s[q]
-                    win[q] = v if v > win[q] else win[q]
+        _shifted_max(x, col, n_col, kh, wp)
+        _shifted_max(col, win, n_row, kw, 1)
         for c in range(n_ch):
             for oy in range(out_h):
                 src = win[c * plane + oy * sh * wp:]
