@@ -136,29 +136,34 @@ def _v4(row, slot, state, params):
     return _arena(row, slot, state, params)[off:off + d0 * d1 * d2 * d3].reshape((d0, d1, d2, d3))
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _run_basic_op(row, alpha, state, params):
+    """Run one op of BASIC_OPS (both executors share these branches); False if row's op is not one of them."""
+    i = INT_BASE
+    code = row[0]
+    if code == OP_PAD:
+        pad_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1])
+    elif code == OP_CONV3X3_FLAT:
+        conv3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                     _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
+    elif code == OP_CONV_PATCHES:
+        conv_patches(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                     _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
+    elif code == OP_DENSE_LINEAR:
+        dense_linear(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
+                     _v1(row, 3, state, params))
+    elif code == OP_SOFTMAX:
+        softmax(_v1(row, 0, state, params), _v1(row, 1, state, params))
+    else:
+        return False
+    return True
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_basic(ops, reals, state, params):
     """Run the ops of a plain CNN classifier (BASIC_OPS) in order."""
-    i = INT_BASE
     for index in range(ops.shape[0]):
-        row = ops[index]
-        code = row[0]
-        if code == OP_PAD:
-            pad_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1])
-        elif code == OP_CONV3X3_FLAT:
-            conv3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                         _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1],
-                         reals[index, 0])
-        elif code == OP_CONV_PATCHES:
-            conv_patches(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                         _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1],
-                         reals[index, 0])
-        elif code == OP_DENSE_LINEAR:
-            dense_linear(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
-                         _v1(row, 3, state, params))
-        elif code == OP_SOFTMAX:
-            softmax(_v1(row, 0, state, params), _v1(row, 1, state, params))
-        else:
+        if not _run_basic_op(ops[index], reals[index, 0], state, params):
             raise ValueError("run_basic: op outside BASIC_OPS")
 
 
@@ -170,29 +175,18 @@ def run_full(ops, reals, state, params):
         row = ops[index]
         code = row[0]
         alpha = reals[index, 0]
-        if code == OP_PAD:
-            pad_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1])
-        elif code == OP_CONV3X3_FLAT:
-            conv3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                         _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
-        elif code == OP_CONV_PATCHES:
-            conv_patches(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                         _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
-        elif code == OP_CONV2D:
+        if _run_basic_op(row, alpha, state, params):
+            continue
+        if code == OP_CONV2D:
             conv2d(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                    _v3(row, 3, state, params), row[i], row[i + 1], row[i + 2], row[i + 3], row[i + 4], row[i + 5],
                    alpha)
         elif code == OP_POINTWISE_SMALL:
             pointwise_small(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                             _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
-        elif code == OP_DENSE_LINEAR:
-            dense_linear(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
-                         _v1(row, 3, state, params))
         elif code == OP_DENSE:
             dense(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
                   _v1(row, 3, state, params), row[i], alpha)
-        elif code == OP_SOFTMAX:
-            softmax(_v1(row, 0, state, params), _v1(row, 1, state, params))
         elif code == OP_ACTIVATION:
             activation(_v1(row, 0, state, params), _v1(row, 1, state, params), row[i], alpha)
         elif code == OP_MAX_POOL:
