@@ -113,3 +113,25 @@ def run_cli(args, **kwargs):
 def run_subprocess(args, timeout=120, env=None):
     return subprocess.run([sys.executable, "-m", "stream_cnn", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=str(REPO), env=env)
+
+
+def pool_window_params(max_channels: int):
+    """Hypothesis strategy for a window pool case, shared by the kernel tests against the NumPy twin and against
+    ONNX Runtime: dict(channels, height, width, kernel=(kh, kw), stride=(sh, sw), pads=(top, bottom, left,
+    right), seed). Padding stays below the kernel size (ONNX and PyTorch require it: a window is never all
+    padding) and the padded map holds at least one window."""
+    from hypothesis import assume
+    from hypothesis import strategies as st
+
+    @st.composite
+    def draw_params(draw):
+        kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+        pads = (draw(st.integers(0, kh - 1)), draw(st.integers(0, kh - 1)),
+                draw(st.integers(0, kw - 1)), draw(st.integers(0, kw - 1)))
+        height, width = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+        assume(height + pads[0] + pads[1] >= kh and width + pads[2] + pads[3] >= kw)
+        return dict(channels=draw(st.integers(1, max_channels)), height=height, width=width, kernel=(kh, kw),
+                    stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), pads=pads,
+                    seed=draw(st.integers(0, 2 ** 16)))
+
+    return draw_params()

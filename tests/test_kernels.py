@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from helpers import pool_window_params
 from stream_cnn.model import kernels as K
 from stream_cnn.model import reference as R
 
@@ -137,21 +138,8 @@ def test_parallel_variant_is_chosen_only_for_big_layers():
     assert K.use_parallel_conv((256, 112, 112), (256, 256, 3, 3))
 
 
-@st.composite
-def pool_params(draw):
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    # ONNX (and PyTorch) require padding < kernel: a window is never all padding.
-    pads = (draw(st.integers(0, kh - 1)), draw(st.integers(0, kh - 1)),
-            draw(st.integers(0, kw - 1)), draw(st.integers(0, kw - 1)))
-    height, width = draw(st.integers(1, 9)), draw(st.integers(1, 9))
-    assume(height + pads[0] + pads[1] >= kh and width + pads[2] + pads[3] >= kw)
-    return dict(channels=draw(st.integers(1, 4)), height=height, width=width, kernel=(kh, kw),
-                stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), pads=pads,
-                seed=draw(st.integers(0, 2 ** 16)))
-
-
 @SETTINGS
-@given(pool_params(), st.sampled_from(["max", "min", "avg"]))
+@given(pool_window_params(max_channels=4), st.sampled_from(["max", "min", "avg"]))
 def test_window_pools_match_reference(p, kind):
     rng = np.random.default_rng(p["seed"])
     x = uniform(rng, (p["channels"], p["height"], p["width"]))

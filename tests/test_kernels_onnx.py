@@ -14,6 +14,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from helpers import pool_window_params  # noqa: E402
 from stream_cnn.model import kernels as K  # noqa: E402
 from stream_cnn.model import reference as R  # noqa: E402
 
@@ -133,24 +134,13 @@ def test_big_convs_match_onnxruntime():
         assert_close(got, want)
 
 
-@st.composite
-def pool_params(draw):
-    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    pads = (draw(st.integers(0, kh - 1)), draw(st.integers(0, kh - 1)),
-            draw(st.integers(0, kw - 1)), draw(st.integers(0, kw - 1)))
-    height, width = draw(st.integers(1, 9)), draw(st.integers(1, 9))
-    assume(height + pads[0] + pads[1] >= kh and width + pads[2] + pads[3] >= kw)
-    return dict(channels=draw(st.integers(1, 3)), height=height, width=width, kh=kh, kw=kw,
-                stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))), pads=pads,
-                seed=draw(st.integers(0, 2 ** 16)))
-
-
 @SETTINGS
-@given(pool_params(), st.sampled_from(["max", "min", "avg"]))
+@given(pool_window_params(max_channels=3), st.sampled_from(["max", "min", "avg"]))
 def test_window_pools_match_onnxruntime(p, kind):
     x = uniform(np.random.default_rng(p["seed"]), (p["channels"], p["height"], p["width"]))
     top, bottom, left, right = p["pads"]
-    attrs = dict(kernel_shape=[p["kh"], p["kw"]], strides=list(p["stride"]), pads=[top, left, bottom, right])
+    kh, kw = p["kernel"]
+    attrs = dict(kernel_shape=[kh, kw], strides=list(p["stride"]), pads=[top, left, bottom, right])
     if kind == "max":
         nodes = [helper.make_node("MaxPool", ["x"], ["y"], **attrs)]
     elif kind == "avg":
@@ -162,12 +152,12 @@ def test_window_pools_match_onnxruntime(p, kind):
     got = np.full(want.shape[1:], np.nan, np.float32)
     sh, sw = p["stride"]
     if kind == "avg":
-        K.avg_pool(x, got, p["kh"], p["kw"], sh, sw, top, left)
+        K.avg_pool(x, got, kh, kw, sh, sw, top, left)
     else:
         fill = -np.inf if kind == "max" else np.inf
         xp = np.full((p["channels"], p["height"] + top + bottom, p["width"] + left + right), fill, np.float32)
         K.pad_into(x, xp, top, left)
-        (K.max_pool if kind == "max" else K.min_pool)(xp, got, p["kh"], p["kw"], sh, sw)
+        (K.max_pool if kind == "max" else K.min_pool)(xp, got, kh, kw, sh, sw)
     assert_close(got, want)
 
 
