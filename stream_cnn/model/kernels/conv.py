@@ -344,6 +344,12 @@ def _depthwise3x3_s2(xp, w, b, out, groups, act, alpha, oc_start, oc_stop):
         _finish_plane(out, oc, act, alpha)
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _weights1x4(w, oc, ic):
+    """The 1x1 weights of output channel oc for input channels ic..ic+3."""
+    return w[oc, ic, 0, 0], w[oc, ic + 1, 0, 0], w[oc, ic + 2, 0, 0], w[oc, ic + 3, 0, 0]
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _pointwise_4x8(x_flat, w, oc, ic, o0, o1, o2, o3, pixels):
     """o_j += sum over input channels ic..ic+7 of w[oc + j, i] * x_flat[i]: eight input rows per pass over the
@@ -399,13 +405,10 @@ def _pointwise(xp, w, b, out, act, alpha, oc_start, oc_stop):
                 x1 = x_flat[ic + 1]
                 x2 = x_flat[ic + 2]
                 x3 = x_flat[ic + 3]
-                a00, a01, a02, a03 = w[oc, ic, 0, 0], w[oc, ic + 1, 0, 0], w[oc, ic + 2, 0, 0], w[oc, ic + 3, 0, 0]
-                a10, a11, a12, a13 = (w[oc + 1, ic, 0, 0], w[oc + 1, ic + 1, 0, 0],
-                                      w[oc + 1, ic + 2, 0, 0], w[oc + 1, ic + 3, 0, 0])
-                a20, a21, a22, a23 = (w[oc + 2, ic, 0, 0], w[oc + 2, ic + 1, 0, 0],
-                                      w[oc + 2, ic + 2, 0, 0], w[oc + 2, ic + 3, 0, 0])
-                a30, a31, a32, a33 = (w[oc + 3, ic, 0, 0], w[oc + 3, ic + 1, 0, 0],
-                                      w[oc + 3, ic + 2, 0, 0], w[oc + 3, ic + 3, 0, 0])
+                a00, a01, a02, a03 = _weights1x4(w, oc, ic)
+                a10, a11, a12, a13 = _weights1x4(w, oc + 1, ic)
+                a20, a21, a22, a23 = _weights1x4(w, oc + 2, ic)
+                a30, a31, a32, a33 = _weights1x4(w, oc + 3, ic)
                 for p in range(pixels):
                     v0 = x0[p]
                     v1 = x1[p]
@@ -555,13 +558,10 @@ def _pointwise_strided(xp, w, b, out, sh, sw, act, alpha, oc_start, oc_stop):
                     x1 = xp[ic + 1, iy]
                     x2 = xp[ic + 2, iy]
                     x3 = xp[ic + 3, iy]
-                    a00, a01, a02, a03 = w[oc, ic, 0, 0], w[oc, ic + 1, 0, 0], w[oc, ic + 2, 0, 0], w[oc, ic + 3, 0, 0]
-                    a10, a11, a12, a13 = (w[oc + 1, ic, 0, 0], w[oc + 1, ic + 1, 0, 0],
-                                          w[oc + 1, ic + 2, 0, 0], w[oc + 1, ic + 3, 0, 0])
-                    a20, a21, a22, a23 = (w[oc + 2, ic, 0, 0], w[oc + 2, ic + 1, 0, 0],
-                                          w[oc + 2, ic + 2, 0, 0], w[oc + 2, ic + 3, 0, 0])
-                    a30, a31, a32, a33 = (w[oc + 3, ic, 0, 0], w[oc + 3, ic + 1, 0, 0],
-                                          w[oc + 3, ic + 2, 0, 0], w[oc + 3, ic + 3, 0, 0])
+                    a00, a01, a02, a03 = _weights1x4(w, oc, ic)
+                    a10, a11, a12, a13 = _weights1x4(w, oc + 1, ic)
+                    a20, a21, a22, a23 = _weights1x4(w, oc + 2, ic)
+                    a30, a31, a32, a33 = _weights1x4(w, oc + 3, ic)
                     for ox in range(out_w):
                         v0 = x0[ox * sw]
                         v1 = x1[ox * sw]
