@@ -419,3 +419,13 @@ def test_canny_kernel_is_opencvs_canny(seed, height, width, low, ratio, blur):
                 edges[2:2 + height, 2:2 + width])
     np.testing.assert_array_equal(edges[2:2 + height, 2:2 + width], expected)
     assert np.all(edges[:2] == 7) and np.all(edges[:, :2] == 7)  # nothing written outside the window
+
+
+def test_warm_up_reaches_every_finder_kernel():
+    # The pipeline calls this before frame 0 so compiling the finder's kernels never lands on a frame's timing.
+    from stream_cnn.preprocess import digits
+
+    assert digits.DigitFinder.warm_up()
+    for kernel in (digits.canny_edges, digits.ink_mask, digits.component_stats, digits.chosen_mask,
+                   digits.ink_darkness, digits.select_digit, digits.place_mnist):
+        assert kernel.signatures, kernel.__name__

@@ -174,6 +174,8 @@ class Pipeline:
         self.min_confidence = float(getattr(config, "min_confidence", 0.0) or 0.0)
         self.preprocess = FramePreprocessor(config, model.input, roi=options.roi,
                                             luma_to_gray=getattr(source, "luma_to_gray", None) or "full")
+        if self.digit_mode:
+            self.preprocess.digit_finder.warm_up()  # the finder's kernels too, for the same reason
         topk = max(1, min(int(options.topk), len(self.labels)))
         self.topk = topk
         self.overlay = Overlay(self.labels, topk=topk, show_features=options.features)

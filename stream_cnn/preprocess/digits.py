@@ -405,6 +405,17 @@ class DigitFinder:
         self._frame_shape: tuple[int, int] | None = None
         self.sheet_outline: np.ndarray | None = None  # the sheet the digit was found on (frame pixels, N x 2)
 
+    @staticmethod
+    def warm_up() -> bool:
+        """Compile (or load from the Numba cache) every kernel the finder uses, so the cost does not land on the
+        first frames of a stream (~3 s with an empty cache). Runs a throwaway finder on a drawn sheet with a digit,
+        twice (full search, then tracking); returns whether it found the digit, i.e. reached every kernel."""
+        frame = np.full((480, 640), 60, np.uint8)
+        cv2.rectangle(frame, (200, 120), (440, 380), 230, -1)
+        cv2.ellipse(frame, (320, 250), (30, 50), 0, 0, 360, 40, 12)
+        finder, out = DigitFinder(), np.zeros((28, 28), np.float32)
+        return finder(frame, out) is not None and finder(frame, out) is not None
+
     # -- buffers -----------------------------------------------------------------------------------------
     def _allocate(self, height: int, width: int) -> None:
         self._frame_shape = (height, width)
