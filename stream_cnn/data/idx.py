@@ -25,7 +25,6 @@ _IDX_TYPES = {
 
 # The two split names used by MNIST and Fashion-MNIST.
 _SPLITS = {"train": "train", "test": "t10k"}
-DEFAULT_DATA_DIRS = ("data/mnist",)
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:

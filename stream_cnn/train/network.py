@@ -329,10 +329,6 @@ class Network:
         self.output_shape = built[-1].output_shape
         self.flops = sum(spec.flops for spec in built)   # per sample, counted as `inspect` counts them
 
-    @property
-    def n_outputs(self) -> int:
-        return int(np.prod(self.output_shape))
-
     def check_classifier(self, config: ModelConfig) -> int:
         """The number of classes; a ModelFileError unless the output is a vector of class scores that matches the
         config's [output] labels (checked in the inference engine's words, as loading the trained model would)."""

@@ -168,7 +168,7 @@ def output_paths(out: str | os.PathLike) -> tuple[Path, Path]:
     return out, out.with_suffix(".toml")
 
 
-def check_outputs(out: str | os.PathLike, force: bool, config_path: Path | None = None) -> tuple[Path, Path]:
+def check_outputs(out: str | os.PathLike, force: bool) -> tuple[Path, Path]:
     """Refuse to overwrite existing outputs without force, and fail before training if they cannot be written."""
     weights_path, toml_path = output_paths(out)
     if not force:
