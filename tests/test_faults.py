@@ -190,6 +190,10 @@ def test_ctrl_c_finalises_outputs_and_prints_the_summary(tmp_path, tiny_model, s
     # A 20 s clip replayed as a camera at 30 fps: long enough to interrupt it in the middle.
     clip = make_clip(tmp_path / "long.mp4", count=600)
     jsonl = tmp_path / "p.jsonl"
+    # Compile the model's kernels into the on-disk Numba cache first: on a cold cache and a busy machine the
+    # child's compile can outlast the 20 s clip (a live source keeps playing meanwhile), and the stream would end
+    # on its own before the signal.
+    load_model(tiny_model).forward()
     process = subprocess.Popen(
         [sys.executable, "-m", "stream_cnn", "webcam", "--device", clip, "--model", tiny_model, "--no-display",
          "--output", str(tmp_path / "a.mp4"), "--jsonl", str(jsonl)],
@@ -200,6 +204,9 @@ def test_ctrl_c_finalises_outputs_and_prints_the_summary(tmp_path, tiny_model, s
             if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 10:
                 break
             time.sleep(0.1)
+        else:
+            pytest.fail("fewer than 10 frames processed in 60 s: nothing to interrupt")
+        assert process.poll() is None, "the stream ended before it could be interrupted"
         process.send_signal(signal_number)
         stdout, stderr = process.communicate(timeout=30)
     finally:
