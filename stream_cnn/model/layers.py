@@ -194,6 +194,12 @@ class Layer:
     def plan(self, runtime, input_names, inputs, out):
         raise NotImplementedError
 
+    def padded_read(self, index):
+        """How this layer's planned kernels read input `index`: (pads, fill) if through a padded copy of it
+        (runtime.padded), "offset" if they can read the map inside a padded buffer given its corner, None if
+        they need the plain map. The Model keeps a map in its readers' padded buffer only when all agree."""
+        return None
+
     def _need_map(self, shape):
         if len(shape) != 3:
             raise LayerError(f"needs a (C, H, W) feature map input, got shape {_fmt(shape)}")
@@ -262,6 +268,13 @@ class _ConvBase(Layer):
         slower with an output channel count that is not a multiple of its 4-channel blocks (classifier heads)."""
         c_out, _, out_w = self.output_shape
         return self.input_shapes[0][0] <= 8 or (out_w < 16 and c_out % 4 == 0)
+
+    def padded_read(self, index):
+        if any(self.pads):
+            return tuple(self.pads), 0.0
+        if self.kernel == (1, 1) and self.groups == 1 and self.stride != (1, 1):
+            return "offset"   # read through subsample_into, which takes the map's corner
+        return None
 
     def _padded_input(self, runtime, input_names, inputs):
         x = inputs[0]
@@ -437,11 +450,32 @@ class MaxPool(_WindowPool):
     fill = -np.inf
     FLAT_MAX_PLANE = 4096   # padded plane size up to which kernels.max_pool_flat is used for strided pools
 
+    def padded_read(self, index):
+        return (tuple(self.pads), float(self.fill)) if any(self.pads) else None
+
+    def runs_flat(self):
+        """True if plan() runs kernels.max_pool_flat (which also has the fused max_pool_flat_add form)."""
+        top, bottom, left, right = self.pads
+        _, height, width = self.input_shapes[0]
+        return self.type == "max_pool" and self.stride[1] >= 2 \
+            and (height + top + bottom) * (width + left + right) <= self.FLAT_MAX_PLANE
+
+    def plan_add(self, runtime, input_names, inputs, residual, out):
+        """Emit this pool and the residual add after it as one max_pool_flat_add call: out = pool + residual
+        (runs_flat() pools only; the Model checks). out may be the interior of a padded_output buffer."""
+        x = inputs[0]
+        if any(self.pads):
+            x = runtime.padded(input_names[0], x, self.pads, self.fill)
+        target, top, left = runtime.storage(out)
+        runtime.step(kernels.max_pool_flat_add, x, residual, target,
+                     runtime.scratch(kernels.flat_pool_scratch_size(x.shape)), self.kernel[0], self.kernel[1],
+                     self.stride[0], self.stride[1], top, left)
+
     def plan(self, runtime, input_names, inputs, out):
         x = inputs[0]
         if any(self.pads):
             x = runtime.padded(input_names[0], x, self.pads, self.fill)
-        if self.type == "max_pool" and self.stride[1] >= 2 and x.shape[1] * x.shape[2] <= self.FLAT_MAX_PLANE:
+        if self.runs_flat():
             # strided pools on modest planes: contiguous passes, one gather per output (Xception's 3x3 / 2
             # pools measured 13 -> 11, 10 -> 6, 7.5 -> 3.5 and 7.3 -> 2.7 us; on 100x100 planes no faster)
             runtime.step(kernels.max_pool_flat, x, out, runtime.scratch(kernels.flat_pool_scratch_size(x.shape)),

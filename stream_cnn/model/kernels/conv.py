@@ -45,13 +45,14 @@ def pad_into(x, xp, top, left):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def subsample_into(x, out, stride_h, stride_w):
-    """out[c, oy, ox] = x[c, oy * stride_h, ox * stride_w] for the (C, Ho, Wo) of out: the pixels a strided 1x1
-    conv reads, made dense so the stride-1 pointwise path can run on them."""
+def subsample_into(x, out, stride_h, stride_w, top, left):
+    """out[c, oy, ox] = x[c, top + oy * stride_h, left + ox * stride_w] for the (C, Ho, Wo) of out: the pixels a
+    strided 1x1 conv reads, made dense so the stride-1 pointwise path can run on them. (top, left) is the corner
+    of the map inside x: (0, 0) for a plain map, the padding for a map kept in its reader's padded buffer."""
     channels, out_h, out_w = out.shape
     for c in range(channels):
         for oy in range(out_h):
-            src = x[c, oy * stride_h]
+            src = x[c, top + oy * stride_h, left:]
             dst = out[c, oy]
             if stride_w == 2:
                 for ox in range(out_w):
