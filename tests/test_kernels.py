@@ -362,7 +362,9 @@ calls = {
                                              2, 3, 0.0)),
     "max_pool_separable": (K.max_pool_separable, (xp, pool_out, f32(10), 3, 3, 2, 2)),
     "max_pool_flat": (K.max_pool_flat, (xp, pool_out, f32(K.flat_pool_scratch_size(xp.shape)), 3, 3, 2, 2)),
-    "subsample_into": (K.subsample_into, (x, pool_out, 2, 2)),
+    "subsample_into": (K.subsample_into, (xp, pool_out, 2, 2, 1, 1)),
+    "max_pool_flat_add": (K.max_pool_flat_add, (xp, pool_out, xp, f32(K.flat_pool_scratch_size(xp.shape)), 3, 3, 2,
+                                                2, 1, 1)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
     "conv_patches": (K.conv_patches, (xp, w3, b, pool_out.repeat(2, axis=0), f32(4 * 64 * 36 + 8 * 64), 2, 1, 0.0)),
 }
@@ -388,7 +390,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 28
+    assert len(extra) == 29
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -493,12 +495,42 @@ def test_max_pool_flat_matches_reference(kernel, stride, pads, shape):
     np.testing.assert_array_equal(out, R.max_pool(x, (kh, kw), (sh, sw), pads))
 
 
+@pytest.mark.parametrize("kernel, stride, pads", [
+    (3, 2, (0, 1, 0, 1)), (3, 2, (1, 1, 1, 1)), (2, 2, (0, 0, 0, 0)), (3, 1, (1, 1, 1, 1)), (4, 3, (1, 2, 0, 3)),
+])
+@pytest.mark.parametrize("shape", [(3, 9, 9), (2, 4, 11), (40, 9, 9), (2, 70, 40)])
+@pytest.mark.parametrize("corner", [(0, 0, 0, 0), (1, 1, 1, 1), (0, 2, 3, 1)])
+def test_max_pool_flat_add_is_pool_plus_residual_written_at_the_corner(kernel, stride, pads, shape, corner):
+    """max_pool_flat_add(xp, res, out, ...) = max pool + res, written into the window of out at (top, left) of a
+    buffer with a (top, bottom, left, right) border; the border (the next layer's padding) is left as it was."""
+    rng = np.random.default_rng(shape[1] * 31 + shape[2] + sum(corner))
+    x = uniform(rng, shape)
+    top, bottom, left, right = pads
+    out_h = R.output_size(shape[1], kernel, stride, top, bottom)
+    out_w = R.output_size(shape[2], kernel, stride, left, right)
+    res = uniform(rng, (shape[0], out_h, out_w))
+    xp = padded(x, *pads, fill=-np.inf)
+    scratch = np.full(K.flat_pool_scratch_size(xp.shape), np.nan, np.float32)
+    o_top, o_bottom, o_left, o_right = corner
+    out = np.full((shape[0], out_h + o_top + o_bottom, out_w + o_left + o_right), 7.0, np.float32)
+    K.max_pool_flat_add(xp, res, out, scratch, kernel, kernel, stride, stride, o_top, o_left)
+    expected = R.add(R.max_pool(x, kernel, stride, pads), res)
+    assert_close(out[:, o_top:o_top + out_h, o_left:o_left + out_w], expected)
+    border = np.ones(out.shape, bool)
+    border[:, o_top:o_top + out_h, o_left:o_left + out_w] = False
+    assert np.all(out[border] == 7.0)
+
+
 @pytest.mark.parametrize("stride", [(2, 2), (3, 1), (1, 2)])
-def test_subsample_into_takes_every_strided_pixel(stride):
+@pytest.mark.parametrize("corner", [(0, 0, 0, 0), (1, 1, 1, 1), (2, 0, 1, 3)])
+def test_subsample_into_takes_every_strided_pixel(stride, corner):
+    """The map may sit inside a padded buffer: subsample_into reads from its (top, left) corner on."""
     x = uniform(np.random.default_rng(3), (4, 9, 10))
     expected = x[:, ::stride[0], ::stride[1]]
+    top, bottom, left, right = corner
+    xp = padded(x, top, bottom, left, right, fill=np.nan)
     out = np.full(expected.shape, np.nan, np.float32)
-    K.subsample_into(x, out, *stride)
+    K.subsample_into(xp, out, stride[0], stride[1], top, left)
     np.testing.assert_array_equal(out, expected)
 
 
