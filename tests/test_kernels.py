@@ -366,6 +366,7 @@ calls = {
     "max_pool_flat_add": (K.max_pool_flat_add, (xp, pool_out, xp, f32(K.flat_pool_scratch_size(xp.shape)), 3, 3, 2,
                                                 2, 1, 1)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
+    "conv_channels_last": (K.conv_channels_last, (xp, K.channels_last_weights(w3), b, out, f32(xp.size), 1, 0.0)),
     "conv_patches": (K.conv_patches, (xp, w3, b, pool_out.repeat(2, axis=0), f32(4 * 64 * 36 + 8 * 64), 2, 1, 0.0)),
 }
 extra = {}
@@ -390,7 +391,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 29
+    assert len(extra) == 30
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -569,3 +570,39 @@ def test_conv_patches_matches_reference_conv_then_pool(c_in, c_out, height, widt
     size = K.patches_scratch_size(c_in, kh, kw, c_out, expected.shape[1], expected.shape[2], pool)
     K.conv_patches(padded(x, *pads), w, b, out, np.full(size, np.nan, np.float32), pool, act, alpha)
     assert_close(out, expected)
+
+
+@SETTINGS
+@given(c_in=st.integers(1, 40), c_out=st.integers(4, 11), height=st.integers(1, 8), width=st.integers(1, 8),
+       kernel=st.sampled_from([(3, 3), (1, 3), (2, 2), (5, 3)]), padding=st.sampled_from(["same", "valid"]),
+       act=st.sampled_from([0, 1, 2, 3, 4, 5]), alpha=ALPHAS, seed=st.integers(0, 1000))
+def test_conv_channels_last_matches_reference(c_in, c_out, height, width, kernel, padding, act, alpha, seed):
+    """Any C_out >= 4 (the last 4-channel block is shifted back), any pixel count >= 4 (likewise the last pixel
+    block), rectangular kernels and odd pads; the scratch starts as NaN so a read of stale scratch shows."""
+    kh, kw = kernel
+    pads = (kh // 2, (kh - 1) // 2, kw // 2, (kw - 1) // 2) if padding == "same" else (0, 0, 0, 0)
+    out_h = R.output_size(height, kh, 1, pads[0], pads[1])
+    out_w = R.output_size(width, kw, 1, pads[2], pads[3])
+    assume(out_h >= 1 and out_w >= 1 and out_h * out_w >= 4)
+    x, w, b = conv_case(np.random.default_rng(seed), c_in, c_out, height, width, kh, kw, 1)
+    xp = padded(x, *pads)
+    out = np.full((c_out, out_h, out_w), np.nan, np.float32)
+    K.conv_channels_last(xp, K.channels_last_weights(w), b, out, np.full(xp.size, np.nan, np.float32), act, alpha)
+    assert_close(out, R.conv2d(x, w, b, 1, pads, 1, 1, act, alpha))
+
+
+def test_classifier_head_runs_as_conv_channels_last():
+    """mini-Xception's 3x3 128 -> 7 head on 4x4 (7 filters: conv_patches' 8-channel minimum not met) runs as
+    conv_channels_last; digits keeps conv_patches for its 16 -> 32 layer on 7x7 (checked first)."""
+    from stream_cnn.model import load_model
+    from stream_cnn.model.kernels import program
+    from stream_cnn.model.layers import make_layer
+
+    head = make_layer({"name": "head", "type": "conv2d", "filters": 7, "kernel": 3, "padding": "same"})
+    head.build([(128, 4, 4)])
+    head.set_weights({"weight": np.zeros((7, 128, 3, 3), np.float32), "bias": np.zeros(7, np.float32)})
+    head.reset_runtime()
+    assert head._channels_last_pays(16) and not head._patches_pay(16)
+    digits = load_model("digits")
+    codes = {int(row[0]) for _, args in digits.program.steps for row in args[0]}
+    assert program.OP_CONV_PATCHES in codes and program.OP_CONV_CHANNELS_LAST not in codes
