@@ -366,6 +366,7 @@ calls = {
     "max_pool_flat_add": (K.max_pool_flat_add, (xp, pool_out, xp, f32(K.flat_pool_scratch_size(xp.shape)), 3, 3, 2,
                                                 2, 1, 1)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
+    "depthwise3x3_same": (K.depthwise3x3_same, (x, wd, b[:4], f32(4, 8, 8), f32(8), 1, 0.0)),
     "conv_channels_last": (K.conv_channels_last, (xp, K.channels_last_weights(w3), b, out, f32(xp.size), 1, 0.0)),
     "conv_patches": (K.conv_patches, (xp, w3, b, pool_out.repeat(2, axis=0), f32(4 * 64 * 36 + 8 * 64), 2, 1, 0.0)),
 }
@@ -391,7 +392,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 30
+    assert len(extra) == 31
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -606,3 +607,18 @@ def test_classifier_head_runs_as_conv_channels_last():
     digits = load_model("digits")
     codes = {int(row[0]) for _, args in digits.program.steps for row in args[0]}
     assert program.OP_CONV_PATCHES in codes and program.OP_CONV_CHANNELS_LAST not in codes
+
+
+@SETTINGS
+@given(channels=st.integers(1, 6), mult=st.integers(1, 2), height=st.integers(1, 30), width=st.integers(1, 40),
+       act=st.sampled_from([0, 1, 3, 5]), seed=st.integers(0, 1000))
+def test_depthwise3x3_same_is_conv2d_on_the_padded_map(channels, mult, height, width, act, seed):
+    """Bit for bit conv2d on the zero-padded map (left-out taps are zero products), for one and two output rows
+    per pass (widths from 24), one-column and one-row maps, channel multipliers; scratch starts as NaN."""
+    x, w, b = conv_case(np.random.default_rng(seed), channels, channels * mult, height, width, 3, 3, channels)
+    expected = np.full((channels * mult, height, width), np.nan, np.float32)
+    K.conv2d(padded(x, 1, 1, 1, 1), w, b, expected, 1, 1, 1, 1, channels, act, 0.0)
+    out = np.full(expected.shape, np.nan, np.float32)
+    K.depthwise3x3_same(x, w, b, out, np.full(width, np.nan, np.float32), act, 0.0)
+    np.testing.assert_array_equal(out, expected)
+    assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, 0.0))
