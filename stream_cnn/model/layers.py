@@ -282,9 +282,11 @@ class _ConvBase(Layer):
             x = runtime.padded(input_names[0], x, self.pads, 0.0)
         return x
 
-    # Map width from which a depthwise 3x3 "same" conv reads its unpadded input (kernels.depthwise3x3_same)
-    # instead of a padded copy: measured 16 x 60 x 60 pad + conv 29.8 -> 24.1 us, 64 x 15 x 15 18.5 -> 17.6, but
-    # 128 x 8 x 8 7.4 -> 17 (rows that short leave the edge columns and row set-up dominating).
+    # Map widths on which a depthwise 3x3 "same" conv reads its unpadded input (kernels.depthwise3x3_same)
+    # instead of a padded copy. Its vector loop covers the W - 2 inner columns: measured pad + conv -> same
+    # 16x60x60 27.3 -> 22.7 us, 32x30x30 19.4 -> 17.0, 64x15x15 18.5 -> 17.6, 32x28x28 16.2 -> 14.9; but when W is
+    # a multiple of 8 the padded conv's loop has no scalar tail and the W - 2 loop does (16x48x48 15.7 -> 19.9,
+    # 32x32x32 15.1 -> 22.3), and on 8x8 maps the row set-up dominates (128x8x8 7.4 -> 17).
     DEPTHWISE_SAME_MIN_WIDTH = 15
 
     def _depthwise_same(self, runtime, x):
@@ -292,7 +294,8 @@ class _ConvBase(Layer):
         padded buffer: then reading that is free)."""
         return (self.kernel == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1)
                 and self.groups == x.shape[0] and tuple(self.pads) == (1, 1, 1, 1)
-                and x.shape[2] >= self.DEPTHWISE_SAME_MIN_WIDTH and runtime.interior(x) is None)
+                and x.shape[2] >= self.DEPTHWISE_SAME_MIN_WIDTH and x.shape[2] % 8 != 0
+                and runtime.interior(x) is None)
 
     def plan(self, runtime, input_names, inputs, out):
         if self._depthwise_same(runtime, inputs[0]):
