@@ -3,7 +3,9 @@
 Loading does all the work once: layers are made and wired (sequential by default, ``inputs = [...]`` for
 residual adds and concats), output shapes are inferred, weights are checked, batch norm is folded into the
 conv/dense before it, activations fuse into the layer before them (or run in place), a 3x3 conv followed by a
-2x2 max pool that nobody else reads becomes one conv+pool kernel, and every buffer the forward pass writes
+2x2 max pool that nobody else reads becomes one conv+pool kernel, a max pool read only by a residual add runs
+inside the add's kernel, a layer whose readers all pad its output alike (or read it at an offset) writes straight
+into their padded buffer when its kernel can, and every buffer the forward pass writes
 (outputs, padded inputs whose borders are filled once, scratch) is allocated. The kernel calls are then encoded
 as a Program: all run-state buffers live in one float32 arena and the weights in another, and the calls become
 rows of an op table that one Numba executor runs in a single call from Python (kernels/program.py), so the
@@ -599,11 +601,13 @@ class Model:
     def feature_maps(self):
         """[(layer name, (C, H, W) view)] of the conv layers after the last forward (after fused BN and
         activation). A conv fused with the 2x2 max pool after it shows the pooled map: the full-size map is
-        never computed (a quarter of the pixels, same channels; fine for the live panel)."""
+        never computed (a quarter of the pixels, same channels; fine for the live panel). A map kept inside its
+        readers' padded buffer is its interior view (not C-contiguous)."""
         return self._feature_maps
 
     def buffer(self, name):
-        """The buffer holding a layer's output (shared with its input for views and fused layers)."""
+        """The buffer holding a layer's output (shared with its input for views and fused layers; a max pool run
+        inside the add after it shows the add's buffer; a map kept in a padded buffer is its interior view)."""
         return self._buffers[name]
 
     def reference_outputs(self, x=None):
