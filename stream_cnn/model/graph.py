@@ -439,8 +439,9 @@ class Model:
         through = {name: pool for pool, (_, path) in pooled_by.items() for name in path}
         add_pools = self._plan_pool_add_fusions(pooled_by) if self.fuse else {}
         fused_pools = {pool: add for add, (pool, _) in add_pools.items()}
-        padded_out = self._plan_padded_outputs(in_place, set(pooled_by) | set(pool_of) | set(through)
-                                               | set(fused_pools), writers=set(add_pools)) if self.fuse else {}
+        writers = set(add_pools)   # max_pool_flat_add is the only kernel the Model lets write at an offset
+        excluded = set(pooled_by) | set(pool_of) | set(through) | set(fused_pools)
+        padded_out = self._plan_padded_outputs(in_place, excluded, writers) if self.fuse else {}
 
         runtime = _Runtime()
         buffers = {INPUT: self.input}
