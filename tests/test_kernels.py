@@ -362,8 +362,12 @@ calls = {
                                              2, 3, 0.0)),
     "max_pool_separable": (K.max_pool_separable, (xp, pool_out, f32(10), 3, 3, 2, 2)),
     "max_pool_flat": (K.max_pool_flat, (xp, pool_out, f32(K.flat_pool_scratch_size(xp.shape)), 3, 3, 2, 2)),
-    "subsample_into": (K.subsample_into, (x, pool_out, 2, 2)),
+    "subsample_into": (K.subsample_into, (xp, pool_out, 2, 2, 1, 1)),
+    "max_pool_flat_add": (K.max_pool_flat_add, (xp, pool_out, xp, f32(K.flat_pool_scratch_size(xp.shape)), 3, 3, 2,
+                                                2, 1, 1)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
+    "depthwise3x3_same": (K.depthwise3x3_same, (x, wd, b[:4], f32(4, 8, 8), f32(8), 1, 0.0)),
+    "conv_channels_last": (K.conv_channels_last, (xp, K.channels_last_weights(w3), b, out, f32(xp.size), 1, 0.0)),
     "conv_patches": (K.conv_patches, (xp, w3, b, pool_out.repeat(2, axis=0), f32(4 * 64 * 36 + 8 * 64), 2, 1, 0.0)),
 }
 extra = {}
@@ -388,7 +392,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 28
+    assert len(extra) == 31
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -493,12 +497,42 @@ def test_max_pool_flat_matches_reference(kernel, stride, pads, shape):
     np.testing.assert_array_equal(out, R.max_pool(x, (kh, kw), (sh, sw), pads))
 
 
+@pytest.mark.parametrize("kernel, stride, pads", [
+    (3, 2, (0, 1, 0, 1)), (3, 2, (1, 1, 1, 1)), (2, 2, (0, 0, 0, 0)), (3, 1, (1, 1, 1, 1)), (4, 3, (1, 2, 0, 3)),
+])
+@pytest.mark.parametrize("shape", [(3, 9, 9), (2, 4, 11), (40, 9, 9), (2, 70, 40)])
+@pytest.mark.parametrize("corner", [(0, 0, 0, 0), (1, 1, 1, 1), (0, 2, 3, 1)])
+def test_max_pool_flat_add_is_pool_plus_residual_written_at_the_corner(kernel, stride, pads, shape, corner):
+    """max_pool_flat_add(xp, res, out, ...) = max pool + res, written into the window of out at (top, left) of a
+    buffer with a (top, bottom, left, right) border; the border (the next layer's padding) is left as it was."""
+    rng = np.random.default_rng(shape[1] * 31 + shape[2] + sum(corner))
+    x = uniform(rng, shape)
+    top, bottom, left, right = pads
+    out_h = R.output_size(shape[1], kernel, stride, top, bottom)
+    out_w = R.output_size(shape[2], kernel, stride, left, right)
+    res = uniform(rng, (shape[0], out_h, out_w))
+    xp = padded(x, *pads, fill=-np.inf)
+    scratch = np.full(K.flat_pool_scratch_size(xp.shape), np.nan, np.float32)
+    o_top, o_bottom, o_left, o_right = corner
+    out = np.full((shape[0], out_h + o_top + o_bottom, out_w + o_left + o_right), 7.0, np.float32)
+    K.max_pool_flat_add(xp, res, out, scratch, kernel, kernel, stride, stride, o_top, o_left)
+    expected = R.add(R.max_pool(x, kernel, stride, pads), res)
+    assert_close(out[:, o_top:o_top + out_h, o_left:o_left + out_w], expected)
+    border = np.ones(out.shape, bool)
+    border[:, o_top:o_top + out_h, o_left:o_left + out_w] = False
+    assert np.all(out[border] == 7.0)
+
+
 @pytest.mark.parametrize("stride", [(2, 2), (3, 1), (1, 2)])
-def test_subsample_into_takes_every_strided_pixel(stride):
+@pytest.mark.parametrize("corner", [(0, 0, 0, 0), (1, 1, 1, 1), (2, 0, 1, 3)])
+def test_subsample_into_takes_every_strided_pixel(stride, corner):
+    """The map may sit inside a padded buffer: subsample_into reads from its (top, left) corner on."""
     x = uniform(np.random.default_rng(3), (4, 9, 10))
     expected = x[:, ::stride[0], ::stride[1]]
+    top, bottom, left, right = corner
+    xp = padded(x, top, bottom, left, right, fill=np.nan)
     out = np.full(expected.shape, np.nan, np.float32)
-    K.subsample_into(x, out, *stride)
+    K.subsample_into(xp, out, stride[0], stride[1], top, left)
     np.testing.assert_array_equal(out, expected)
 
 
@@ -537,3 +571,54 @@ def test_conv_patches_matches_reference_conv_then_pool(c_in, c_out, height, widt
     size = K.patches_scratch_size(c_in, kh, kw, c_out, expected.shape[1], expected.shape[2], pool)
     K.conv_patches(padded(x, *pads), w, b, out, np.full(size, np.nan, np.float32), pool, act, alpha)
     assert_close(out, expected)
+
+
+@SETTINGS
+@given(c_in=st.integers(1, 40), c_out=st.integers(4, 11), height=st.integers(1, 8), width=st.integers(1, 8),
+       kernel=st.sampled_from([(3, 3), (1, 3), (2, 2), (5, 3)]), padding=st.sampled_from(["same", "valid"]),
+       act=st.sampled_from([0, 1, 2, 3, 4, 5]), alpha=ALPHAS, seed=st.integers(0, 1000))
+def test_conv_channels_last_matches_reference(c_in, c_out, height, width, kernel, padding, act, alpha, seed):
+    """Any C_out >= 4 (the last 4-channel block is shifted back), any pixel count >= 4 (likewise the last pixel
+    block), rectangular kernels and odd pads; the scratch starts as NaN so a read of stale scratch shows."""
+    kh, kw = kernel
+    pads = (kh // 2, (kh - 1) // 2, kw // 2, (kw - 1) // 2) if padding == "same" else (0, 0, 0, 0)
+    out_h = R.output_size(height, kh, 1, pads[0], pads[1])
+    out_w = R.output_size(width, kw, 1, pads[2], pads[3])
+    assume(out_h >= 1 and out_w >= 1 and out_h * out_w >= 4)
+    x, w, b = conv_case(np.random.default_rng(seed), c_in, c_out, height, width, kh, kw, 1)
+    xp = padded(x, *pads)
+    out = np.full((c_out, out_h, out_w), np.nan, np.float32)
+    K.conv_channels_last(xp, K.channels_last_weights(w), b, out, np.full(xp.size, np.nan, np.float32), act, alpha)
+    assert_close(out, R.conv2d(x, w, b, 1, pads, 1, 1, act, alpha))
+
+
+def test_classifier_head_runs_as_conv_channels_last():
+    """mini-Xception's 3x3 128 -> 7 head on 4x4 (7 filters: conv_patches' 8-channel minimum not met) runs as
+    conv_channels_last; digits keeps conv_patches for its 16 -> 32 layer on 7x7 (checked first)."""
+    from stream_cnn.model import load_model
+    from stream_cnn.model.kernels import program
+    from stream_cnn.model.layers import make_layer
+
+    head = make_layer({"name": "head", "type": "conv2d", "filters": 7, "kernel": 3, "padding": "same"})
+    head.build([(128, 4, 4)])
+    head.set_weights({"weight": np.zeros((7, 128, 3, 3), np.float32), "bias": np.zeros(7, np.float32)})
+    head.reset_runtime()
+    assert head._channels_last_pays(16) and not head._patches_pay(16)
+    digits = load_model("digits")
+    codes = {int(row[0]) for _, args in digits.program.steps for row in args[0]}
+    assert program.OP_CONV_PATCHES in codes and program.OP_CONV_CHANNELS_LAST not in codes
+
+
+@SETTINGS
+@given(channels=st.integers(1, 6), mult=st.integers(1, 2), height=st.integers(1, 30), width=st.integers(1, 40),
+       act=st.sampled_from([0, 1, 3, 5]), seed=st.integers(0, 1000))
+def test_depthwise3x3_same_is_conv2d_on_the_padded_map(channels, mult, height, width, act, seed):
+    """Bit for bit conv2d on the zero-padded map (left-out taps are zero products), for one and two output rows
+    per pass (widths from 24), one-column and one-row maps, channel multipliers; scratch starts as NaN."""
+    x, w, b = conv_case(np.random.default_rng(seed), channels, channels * mult, height, width, 3, 3, channels)
+    expected = np.full((channels * mult, height, width), np.nan, np.float32)
+    K.conv2d(padded(x, 1, 1, 1, 1), w, b, expected, 1, 1, 1, 1, channels, act, 0.0)
+    out = np.full(expected.shape, np.nan, np.float32)
+    K.depthwise3x3_same(x, w, b, out, np.full(width, np.nan, np.float32), act, 0.0)
+    np.testing.assert_array_equal(out, expected)
+    assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, 0.0))

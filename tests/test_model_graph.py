@@ -456,8 +456,50 @@ def test_strided_pointwise_and_separable_pools_match_reference():
         x = model_input(model.config)
         reference = model.reference_outputs(x)
         assert close(model.forward(x), reference["s"])
-        for name in ("short", "pool", "sum"):
+        for name in ("short", "sum"):
             assert close(model.buffer(name), reference[name]), name
+        # the pool runs inside the add's kernel (max_pool_flat_add): its map is never stored on its own
+        assert model.fused["pool"] == "fused" and np.shares_memory(model.buffer("pool"), model.buffer("sum"))
+        unfused = Model(model.config, model.weights, fuse=False)
+        unfused.forward(x)
+        assert close(unfused.buffer("pool"), reference["pool"])
+
+
+def test_add_output_lives_in_the_next_convs_padded_buffer():
+    """An add whose readers are a padded 3x3 conv and a strided 1x1 shortcut is written straight into the conv's
+    padded buffer (no pad copy); the shortcut reads it at an offset, and buffer() / feature maps still show the
+    plain maps. An add that is also read plainly (here by the second add) keeps a buffer of its own."""
+    layers = [
+        {"name": "c", "type": "conv2d", "filters": 8, "kernel": 3, "padding": "same", "activation": "relu"},
+        {"name": "short1", "type": "conv2d", "filters": 8, "kernel": 1, "stride": 2, "padding": "same"},
+        {"name": "pw1", "type": "conv2d", "inputs": ["c"], "filters": 8, "kernel": 1},
+        {"name": "pool1", "type": "max_pool", "kernel": 3, "stride": 2, "padding": "same"},
+        {"name": "sum1", "type": "add", "inputs": ["pool1", "short1"]},
+        {"name": "short2", "type": "conv2d", "filters": 8, "kernel": 1, "stride": 2, "padding": "same"},
+        {"name": "dw2", "type": "conv2d", "inputs": ["sum1"], "filters": 8, "kernel": 3, "padding": "same",
+         "groups": 8},
+        {"name": "pool2", "type": "max_pool", "kernel": 3, "stride": 2, "padding": "same"},
+        {"name": "sum2", "type": "add", "inputs": ["short2", "pool2"]},
+        {"name": "head", "type": "conv2d", "filters": 5, "kernel": 3, "padding": "same"},
+        {"name": "sum3", "type": "add", "inputs": ["head", "head"]},
+        {"name": "g", "type": "global_avg_pool"},
+        {"name": "s", "type": "softmax"},
+    ]
+    for shape in [(1, 16, 16), (3, 13, 18)]:
+        model = Model(config_from(layers, shape=shape), init_seed=5)
+        assert set(model.padded_outputs) == {"sum1", "sum2"}
+        assert model.padded_outputs["sum1"] == ((1, 1, 1, 1), 0.0)
+        x = model_input(model.config)
+        reference = model.reference_outputs(x)
+        assert close(model.forward(x), reference["s"])
+        for name in ("c", "short1", "sum1", "short2", "dw2", "sum2", "head"):
+            assert close(model.buffer(name), reference[name]), name
+            assert model.buffer(name).shape == reference[name].shape
+            assert np.shares_memory(model.buffer(name), model.program.state), name
+        maps = dict(model.feature_maps())
+        assert maps["dw2"] is model.buffer("dw2")
+        model.forward(x)   # a second pass over the same buffers: the borders the kernels skip are still zeros
+        assert close(model.output, reference["s"])
 
 
 def test_run_state_lives_in_one_arena(all_layers):

@@ -3,7 +3,9 @@
 Loading does all the work once: layers are made and wired (sequential by default, ``inputs = [...]`` for
 residual adds and concats), output shapes are inferred, weights are checked, batch norm is folded into the
 conv/dense before it, activations fuse into the layer before them (or run in place), a 3x3 conv followed by a
-2x2 max pool that nobody else reads becomes one conv+pool kernel, and every buffer the forward pass writes
+2x2 max pool that nobody else reads becomes one conv+pool kernel, a max pool read only by a residual add runs
+inside the add's kernel, a layer whose readers all pad its output alike (or read it at an offset) writes straight
+into their padded buffer when its kernel can, and every buffer the forward pass writes
 (outputs, padded inputs whose borders are filled once, scratch) is allocated. The kernel calls are then encoded
 as a Program: all run-state buffers live in one float32 arena and the weights in another, and the calls become
 rows of an op table that one Numba executor runs in a single call from Python (kernels/program.py), so the
@@ -28,7 +30,7 @@ class _Runtime:
     def __init__(self):
         self.steps = []
         self._padded = {}
-
+        self._interiors = {}   # (address, shape, strides) of a map kept inside a padded buffer -> its placement
         self.scratch_buffers = []
         self._subsampled = {}
 
@@ -44,6 +46,35 @@ class _Runtime:
     def padded_buffers(self):
         return list(self._padded.values()) + list(self._subsampled.values())
 
+    @staticmethod
+    def _key(x):
+        return x.ctypes.data, x.shape, x.strides
+
+    def padded_output(self, shape, pads, fill):
+        """A padded buffer (border = fill) allocated as a layer's output storage; returns the (C, H, W) view of
+        its interior, which stands for the layer's output from then on. Its producer writes the interior
+        (storage()), its padded readers get the whole buffer from padded() without a copy."""
+        top, bottom, left, right = pads
+        channels, height, width = shape
+        xp = np.full((channels, height + top + bottom, width + left + right), fill, dtype=np.float32)
+        interior = xp[:, top:top + height, left:left + width]
+        self._interiors[self._key(interior)] = (xp, top, left, tuple(pads), float(fill))
+        return interior
+
+    def padded_outputs(self):
+        return [placed[0] for placed in self._interiors.values()]
+
+    def interior(self, x):
+        """(padded buffer, top, left) if x is the interior view of a padded_output buffer, else None."""
+        placed = self._interiors.get(self._key(x)) if isinstance(x, np.ndarray) and x.ndim == 3 else None
+        return None if placed is None else placed[:3]
+
+    def storage(self, out):
+        """(array, top, left) a kernel writes `out` through: the padded buffer and the interior's corner for a
+        padded_output interior, else (out, 0, 0)."""
+        placed = self.interior(out)
+        return (out, 0, 0) if placed is None else placed
+
     def subsampled(self, source_key, x, stride_h, stride_w, out_h, out_w):
         """A buffer holding x[:, ::stride_h, ::stride_w] (first out_h rows, out_w columns), refreshed by a
         subsample_into step; shared by consumers of the same source and stride."""
@@ -53,14 +84,21 @@ class _Runtime:
         if key not in self._subsampled:
             buffer = np.zeros((x.shape[0], out_h, out_w), dtype=np.float32)
             self._subsampled[key] = buffer
-            self.step(kernels.subsample_into, x, buffer, stride_h, stride_w)
+            source, top, left = self.storage(x)
+            self.step(kernels.subsample_into, source, buffer, stride_h, stride_w, top, left)
         return self._subsampled[key]
 
     def padded(self, source_name, x, pads, fill):
         """A buffer holding x with the given (top, bottom, left, right) border, refreshed by a pad_into step.
-        Consumers of the same source with the same border share one buffer and one copy."""
+        Consumers of the same source with the same border share one buffer and one copy. If x already lives in
+        a padded_output buffer with this border, that buffer is returned and no copy is made."""
         from stream_cnn.model import kernels
 
+        placed = self._interiors.get(self._key(x))
+        if placed is not None:
+            if placed[3:] != (tuple(pads), float(fill)):
+                raise AssertionError(f"{source_name} lives in a padded buffer with another border")
+            return placed[0]
         key = (source_name, tuple(pads), float(fill))
         if key not in self._padded:
             top, bottom, left, right = pads
@@ -399,12 +437,34 @@ class Model:
         pooled_by = self._plan_conv_pool_fusions(in_place) if self.fuse else {}
         pool_of = {conv: pool for pool, (conv, _) in pooled_by.items()}
         through = {name: pool for pool, (_, path) in pooled_by.items() for name in path}
+        add_pools = self._plan_pool_add_fusions(pooled_by) if self.fuse else {}
+        fused_pools = {pool: add for add, (pool, _) in add_pools.items()}
+        writers = set(add_pools)   # max_pool_flat_add is the only kernel the Model lets write at an offset
+        excluded = set(pooled_by) | set(pool_of) | set(through) | set(fused_pools)
+        padded_out = self._plan_padded_outputs(in_place, excluded, writers) if self.fuse else {}
 
         runtime = _Runtime()
         buffers = {INPUT: self.input}
         owned = [self.input]
         for layer in self.layers:
             inputs = [buffers[name] for name in layer.inputs]
+            if layer.name in fused_pools:
+                buffers[layer.name] = None   # computed by the add it feeds (below); shares the add's buffer
+                continue
+            if layer.name in add_pools:
+                # max pool + residual add in one kernel, writing the sum (into the next layer's padded buffer
+                # when padded_out placed it there); the pooled map itself is never stored.
+                pool_name, residual = add_pools[layer.name]
+                pool = self._by_name[pool_name]
+                if layer.name in padded_out:
+                    out = runtime.padded_output(layer.output_shape, *padded_out[layer.name])
+                else:
+                    out = np.zeros(layer.output_shape, dtype=np.float32)
+                    owned.append(out)
+                pool.plan_add(runtime, pool.inputs, [buffers[name] for name in pool.inputs], buffers[residual],
+                              out)
+                buffers[layer.name] = buffers[pool_name] = out
+                continue
             if layer.name in pool_of:
                 # conv + 2x2 max pool in one kernel: the conv writes the pooled map straight into the pool's
                 # buffer; the full-size conv output never exists, so the conv's buffer (and feature map) is the
@@ -424,13 +484,20 @@ class Model:
                 owned.append(out)
                 layer.plan(runtime, layer.inputs, inputs, out)
             buffers[layer.name] = out
-        owned += runtime.padded_buffers() + runtime.scratch_buffers
+        owned += runtime.padded_buffers() + runtime.scratch_buffers + runtime.padded_outputs()
         # Bytes of run state: the input, every layer output that is not a view, the padded copies and scratch.
         self.buffer_bytes = sum(b.nbytes for b in owned)
         program = Program(owned, runtime.steps)
         self._steps = program.steps
         self.program = program
-        self._buffers = {name: program.relocate(array) for name, array in buffers.items()}
+
+        def relocate(array):
+            placed = runtime.interior(array)
+            if placed is None:
+                return program.relocate(array)
+            xp, top, left = placed   # a map kept inside its reader's padded buffer: the interior of its arena copy
+            return program.relocate(xp)[:, top:top + array.shape[1], left:left + array.shape[2]]
+        self._buffers = {name: relocate(array) for name, array in buffers.items()}
         self.input = self._buffers[INPUT]
         self.output = self._buffers[self.layers[-1].name]
         self._feature_maps = [(layer.name, self._buffers[layer.name]) for layer in self.layers
@@ -438,6 +505,8 @@ class Model:
         self.fused = {name: ("folded" if name in folded else "in place" if name in in_place else "fused"
                              if not self._by_name[name].alias else "view") for name in self._alias_of}
         self.fused.update({pool: "fused" for pool in pooled_by})
+        self.fused.update({pool: "fused" for pool in fused_pools})
+        self.padded_outputs = dict(padded_out)
 
     def _plan_conv_pool_fusions(self, in_place):
         """{max pool name: (conv name, [alias layers between])} for every 2x2 stride-2 unpadded max pool whose
@@ -461,6 +530,63 @@ class Model:
             fusions[layer.name] = (name, path)
         return fusions
 
+    def _plan_pool_add_fusions(self, pooled_by):
+        """{add name: (max pool name, other input name)} for every two-input add without a fused activation
+        whose one input is a max pool that only it reads and that runs as kernels.max_pool_flat: the pool and
+        the add then run as one max_pool_flat_add call."""
+        fusions = {}
+        for layer in self.layers:
+            if layer.type != "add" or len(layer.inputs) != 2 or layer.run_act != 0 \
+                    or layer.name in self._alias_of or layer.inputs[0] == layer.inputs[1]:
+                continue
+            for index, name in enumerate(layer.inputs):
+                pool = self._by_name.get(name)
+                if pool is not None and pool.type == "max_pool" and name not in self._alias_of \
+                        and name not in pooled_by and self._readers[name] == 1 and pool.runs_flat():
+                    fusions[layer.name] = (name, layer.inputs[1 - index])
+                    break
+        return fusions
+
+    def _buffer_root(self, name):
+        """The layer (or INPUT) whose buffer `name`'s output shares, following alias layers."""
+        while name in self._alias_of:
+            name = self._alias_of[name]
+        return name
+
+    def _buffer_owner(self, name):
+        """The layer whose buffer holds `name`'s output as the same (C, H, W) map, or None (a reshape on the
+        way, or the model input)."""
+        root = self._buffer_root(name)
+        if root == INPUT or (name != root and self._by_name[name].output_shape != self._by_name[root].output_shape):
+            return None
+        return root
+
+    def _plan_padded_outputs(self, in_place, excluded, writers):
+        """{layer name: (pads, fill)}: layers whose output is kept in the padded buffer its readers need,
+        written there by their own kernel, so no pad_into copy runs. A layer qualifies if it is in `writers`
+        (its kernel can write at an offset), is not in `excluded`, no in-place kernel or reshape runs on its
+        buffer, it is not the model output, and every reader either pads it with one and the same border and
+        fill or reads it at an offset (strided 1x1 convs' subsample). Readers of the plain map (feature_maps(),
+        buffer(name)) get the interior view."""
+        wanted, blocked = {}, set(excluded)
+        blocked.add(self._buffer_root(self.layers[-1].name))
+        for layer in self.layers:
+            if layer.name in self._alias_of:
+                if layer.name in in_place or self._buffer_owner(layer.name) is None:
+                    blocked.add(self._buffer_root(layer.name))
+                continue
+            for index, name in enumerate(layer.inputs):
+                owner = self._buffer_owner(name)
+                if owner is None:
+                    continue
+                request = layer.padded_read(index)
+                if request is None:
+                    blocked.add(owner)
+                elif request != "offset":
+                    wanted.setdefault(owner, set()).add(request)
+        return {owner: next(iter(requests)) for owner, requests in wanted.items()
+                if owner in writers and owner not in blocked and len(requests) == 1}
+
     # --- running -------------------------------------------------------------------------------------------
 
     def forward(self, x=None):
@@ -476,11 +602,13 @@ class Model:
     def feature_maps(self):
         """[(layer name, (C, H, W) view)] of the conv layers after the last forward (after fused BN and
         activation). A conv fused with the 2x2 max pool after it shows the pooled map: the full-size map is
-        never computed (a quarter of the pixels, same channels; fine for the live panel)."""
+        never computed (a quarter of the pixels, same channels; fine for the live panel). A map kept inside its
+        readers' padded buffer is its interior view (not C-contiguous)."""
         return self._feature_maps
 
     def buffer(self, name):
-        """The buffer holding a layer's output (shared with its input for views and fused layers)."""
+        """The buffer holding a layer's output (shared with its input for views and fused layers; a max pool run
+        inside the add after it shows the add's buffer; a map kept in a padded buffer is its interior view)."""
         return self._buffers[name]
 
     def reference_outputs(self, x=None):

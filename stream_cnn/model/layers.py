@@ -194,6 +194,12 @@ class Layer:
     def plan(self, runtime, input_names, inputs, out):
         raise NotImplementedError
 
+    def padded_read(self, index):
+        """How this layer's planned kernels read input `index`: (pads, fill) if through a padded copy of it
+        (runtime.padded), "offset" if they can read the map inside a padded buffer given its corner, None if
+        they need the plain map. The Model keeps a map in its readers' padded buffer only when all agree."""
+        return None
+
     def _need_map(self, shape):
         if len(shape) != 3:
             raise LayerError(f"needs a (C, H, W) feature map input, got shape {_fmt(shape)}")
@@ -263,13 +269,39 @@ class _ConvBase(Layer):
         c_out, _, out_w = self.output_shape
         return self.input_shapes[0][0] <= 8 or (out_w < 16 and c_out % 4 == 0)
 
+    def padded_read(self, index):
+        if any(self.pads):
+            return tuple(self.pads), 0.0
+        if self.kernel == (1, 1) and self.groups == 1 and self.stride != (1, 1):
+            return "offset"   # read through subsample_into, which takes the map's corner
+        return None
+
     def _padded_input(self, runtime, input_names, inputs):
         x = inputs[0]
         if any(self.pads):
             x = runtime.padded(input_names[0], x, self.pads, 0.0)
         return x
 
+    # Map widths on which a depthwise 3x3 "same" conv reads its unpadded input (kernels.depthwise3x3_same)
+    # instead of a padded copy. Its vector loop covers the W - 2 inner columns: measured pad + conv -> same
+    # 16x60x60 27.3 -> 22.7 us, 32x30x30 19.4 -> 17.0, 64x15x15 18.5 -> 17.6, 32x28x28 16.2 -> 14.9; but when W is
+    # a multiple of 8 the padded conv's loop has no scalar tail and the W - 2 loop does (16x48x48 15.7 -> 19.9,
+    # 32x32x32 15.1 -> 22.3), and on 8x8 maps the row set-up dominates (128x8x8 7.4 -> 17).
+    DEPTHWISE_SAME_MIN_WIDTH = 15
+
+    def _depthwise_same(self, runtime, x):
+        """True if the layer runs as kernels.depthwise3x3_same on x as it is (not when x already lives in a
+        padded buffer: then reading that is free)."""
+        return (self.kernel == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1)
+                and self.groups == x.shape[0] and tuple(self.pads) == (1, 1, 1, 1)
+                and x.shape[2] >= self.DEPTHWISE_SAME_MIN_WIDTH and x.shape[2] % 8 != 0
+                and runtime.interior(x) is None)
+
     def plan(self, runtime, input_names, inputs, out):
+        if self._depthwise_same(runtime, inputs[0]):
+            runtime.step(kernels.depthwise3x3_same, inputs[0], self.run_weight, self.run_bias, out,
+                         runtime.scratch(inputs[0].shape[2]), self.run_act, self.run_alpha)
+            return
         x = self._padded_input(runtime, input_names, inputs)
         if self.kernel == (1, 1) and self.groups == 1 and self.stride != (1, 1):
             # A strided 1x1 conv reads every other pixel: gathers in the inner loop ran at ~6 GMAC/s. Copying
@@ -284,6 +316,10 @@ class _ConvBase(Layer):
             return
         if self._patches_pay(out.shape[1] * out.shape[2]):
             self._plan_patches(runtime, x, out, 1)
+            return
+        if self._channels_last_pays(out.shape[1] * out.shape[2]):
+            runtime.step(kernels.conv_channels_last, x, kernels.channels_last_weights(self.run_weight),
+                         self.run_bias, out, runtime.scratch(x.size), self.run_act, self.run_alpha)
             return
         if self.flat_eligible() and self._flat_pays():
             scratch = runtime.scratch(kernels.flat_scratch_size(x.shape[1] - 2, x.shape[2]))
@@ -318,6 +354,16 @@ class _ConvBase(Layer):
         c_in = self.input_shapes[0][0]
         return (self.stride == (1, 1) and self.dilation == (1, 1) and self.groups == 1
                 and self.run_act in kernels.FLAT_ACTIVATIONS and self.output_shape[0] >= 8
+                and 4 <= pixels <= 64 and c_in * self.kernel[0] * self.kernel[1] >= 64)
+
+    def _channels_last_pays(self, pixels):
+        """Whether kernels.conv_channels_last is the fastest way to compute this layer (where conv_patches does
+        not pay, e.g. fewer than 8 filters): a few pixels per channel (4-64), a long dot product (C_in * kh * kw
+        >= 64) and at least 4 filters, like a classifier head (measured 3x3 128 -> 7 on 4x4: conv2d 33 us,
+        conv_channels_last 8.5; 64 -> 7 on 8x8: 49 -> 13)."""
+        c_in = self.input_shapes[0][0]
+        return (self.stride == (1, 1) and self.dilation == (1, 1) and self.groups == 1
+                and self.kernel != (1, 1) and self.output_shape[0] >= 4
                 and 4 <= pixels <= 64 and c_in * self.kernel[0] * self.kernel[1] >= 64)
 
     def _plan_patches(self, runtime, x, out, pool):
@@ -437,11 +483,32 @@ class MaxPool(_WindowPool):
     fill = -np.inf
     FLAT_MAX_PLANE = 4096   # padded plane size up to which kernels.max_pool_flat is used for strided pools
 
+    def padded_read(self, index):
+        return (tuple(self.pads), float(self.fill)) if any(self.pads) else None
+
+    def runs_flat(self):
+        """True if plan() runs kernels.max_pool_flat (which also has the fused max_pool_flat_add form)."""
+        top, bottom, left, right = self.pads
+        _, height, width = self.input_shapes[0]
+        return self.type == "max_pool" and self.stride[1] >= 2 \
+            and (height + top + bottom) * (width + left + right) <= self.FLAT_MAX_PLANE
+
+    def plan_add(self, runtime, input_names, inputs, residual, out):
+        """Emit this pool and the residual add after it as one max_pool_flat_add call: out = pool + residual
+        (runs_flat() pools only; the Model checks). out may be the interior of a padded_output buffer."""
+        x = inputs[0]
+        if any(self.pads):
+            x = runtime.padded(input_names[0], x, self.pads, self.fill)
+        target, top, left = runtime.storage(out)
+        runtime.step(kernels.max_pool_flat_add, x, residual, target,
+                     runtime.scratch(kernels.flat_pool_scratch_size(x.shape)), self.kernel[0], self.kernel[1],
+                     self.stride[0], self.stride[1], top, left)
+
     def plan(self, runtime, input_names, inputs, out):
         x = inputs[0]
         if any(self.pads):
             x = runtime.padded(input_names[0], x, self.pads, self.fill)
-        if self.type == "max_pool" and self.stride[1] >= 2 and x.shape[1] * x.shape[2] <= self.FLAT_MAX_PLANE:
+        if self.runs_flat():
             # strided pools on modest planes: contiguous passes, one gather per output (Xception's 3x3 / 2
             # pools measured 13 -> 11, 10 -> 6, 7.5 -> 3.5 and 7.3 -> 2.7 us; on 100x100 planes no faster)
             runtime.step(kernels.max_pool_flat, x, out, runtime.scratch(kernels.flat_pool_scratch_size(x.shape)),

@@ -6,9 +6,10 @@ Pass `alpha` as a Python float and `act` as an int, so one compiled signature se
 
 Beyond the contract's kernels, the Model plans faster equivalents where they measured faster (each one is held
 to the NumPy twin by tests/test_kernels.py): conv3x3_flat and conv_patches (3x3 / small-map convs, optionally
-with the following 2x2 max pool fused), pointwise_small (1x1 convs on few pixels), subsample_into (strided 1x1
-convs), max_pool_separable, max_pool_flat, activate_inplace. kernels/program.py holds the executors that run a
-whole forward pass in one call from Python.
+with the following 2x2 max pool fused), conv_channels_last (small-map heads), depthwise3x3_same (padding without
+a pad copy), pointwise_small (1x1 convs on few pixels), subsample_into (strided 1x1 convs), max_pool_separable,
+max_pool_flat, max_pool_flat_add (a pool and the residual add after it), activate_inplace. kernels/program.py
+holds the executors that run a whole forward pass in one call from Python.
 """
 from stream_cnn.model.kernels.activations import (ACTIVATIONS, activate_inplace, activate_into, activation, glu,
                                                   softmax)
@@ -18,8 +19,11 @@ from stream_cnn.model.kernels.conv import (
     conv2d,
     conv2d_parallel,
     conv3x3_flat,
+    channels_last_weights,
+    conv_channels_last,
     conv_macs,
     conv_patches,
+    depthwise3x3_same,
     flat_scratch_size,
     pad_into,
     patches_scratch_size,
@@ -39,6 +43,7 @@ from stream_cnn.model.kernels.pool import (
     global_max_pool,
     max_pool,
     max_pool_flat,
+    max_pool_flat_add,
     max_pool_separable,
     min_pool,
 )
@@ -58,8 +63,11 @@ __all__ = [
     "conv2d",
     "conv2d_parallel",
     "conv3x3_flat",
+    "channels_last_weights",
+    "conv_channels_last",
     "conv_macs",
     "conv_patches",
+    "depthwise3x3_same",
     "dense",
     "flat_pool_scratch_size",
     "flat_scratch_size",
@@ -69,6 +77,7 @@ __all__ = [
     "glu",
     "max_pool",
     "max_pool_flat",
+    "max_pool_flat_add",
     "max_pool_separable",
     "min_pool",
     "pad_into",

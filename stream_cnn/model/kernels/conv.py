@@ -45,13 +45,14 @@ def pad_into(x, xp, top, left):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def subsample_into(x, out, stride_h, stride_w):
-    """out[c, oy, ox] = x[c, oy * stride_h, ox * stride_w] for the (C, Ho, Wo) of out: the pixels a strided 1x1
-    conv reads, made dense so the stride-1 pointwise path can run on them."""
+def subsample_into(x, out, stride_h, stride_w, top, left):
+    """out[c, oy, ox] = x[c, top + oy * stride_h, left + ox * stride_w] for the (C, Ho, Wo) of out: the pixels a
+    strided 1x1 conv reads, made dense so the stride-1 pointwise path can run on them. (top, left) is the corner
+    of the map inside x: (0, 0) for a plain map, the padding for a map kept in its reader's padded buffer."""
     channels, out_h, out_w = out.shape
     for c in range(channels):
         for oy in range(out_h):
-            src = x[c, oy * stride_h]
+            src = x[c, top + oy * stride_h, left:]
             dst = out[c, oy]
             if stride_w == 2:
                 for ox in range(out_w):
@@ -880,3 +881,151 @@ def conv_patches(xp, w, b, out, scratch, pool, act, alpha):
                     row[ox] = m if m > z else z
     _piecewise_act(out.reshape(out.size), act, alpha)
 
+
+# --- small maps, many input channels, few output channels: dot products along the channels ----------------------
+#
+# Classifier heads like mini-Xception's 3x3 128 -> 7 on 4x4 have too few outputs per channel for any loop along
+# the pixels (conv2d ran it at ~5 GMAC/s) and 7 output channels fill 4-channel blocks badly; conv_patches' im2col
+# copy (9 x 128 values per pixel) cost more than the products. Here the padded input is transposed once to
+# channels-last (Hp * Wp rows of C_in values, 9x less copying than im2col) and each output is a sum over the
+# taps of dot products of length C_in between a weight row and an input row, 4 output channels x 4 pixels at a
+# time (16 sums, each of the 8 values loaded per channel feeding four).
+
+
+def channels_last_weights(w):
+    """(C_out, C_in, KH, KW) weights as the (C_out, KH, KW, C_in) array conv_channels_last reads (at load)."""
+    return np.ascontiguousarray(np.transpose(w, (0, 2, 3, 1)))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def conv_channels_last(xp, wt, b, out, xt, act, alpha):
+    """Stride-1, undilated, ungrouped conv of the padded xp (C_in, Hp, Wp), bias and activation fused, same
+    result as conv2d: wt = channels_last_weights(w), (C_out, KH, KW, C_in); out (C_out, Ho, Wo) with C_out >= 4
+    and Ho * Wo >= 4; xt: float32 scratch of at least Hp * Wp * C_in values, contents ignored."""
+    c_in, hp, wp = xp.shape
+    c_out, kh, kw = wt.shape[0], wt.shape[1], wt.shape[2]
+    out_h, out_w = out.shape[1], out.shape[2]
+    x_t = xt[:hp * wp * c_in].reshape(hp * wp, c_in)
+    x_flat = xp.reshape(c_in, hp * wp)
+    for ic in range(c_in):
+        src = x_flat[ic]
+        for q in range(hp * wp):
+            x_t[q, ic] = src[q]
+    out_flat = out.reshape(c_out, out_h * out_w)
+    pixels = out_h * out_w
+    block = 0
+    while block < c_out:
+        # shifted last blocks (of channels and of pixels) recompute a few outputs instead of needing tail code
+        oc = min(block, c_out - 4)
+        start = 0
+        while start < pixels:
+            p = min(start, pixels - 4)
+            q0 = (p // out_w) * wp + p % out_w
+            q1 = ((p + 1) // out_w) * wp + (p + 1) % out_w
+            q2 = ((p + 2) // out_w) * wp + (p + 2) % out_w
+            q3 = ((p + 3) // out_w) * wp + (p + 3) % out_w
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = np.float32(0.0)
+            s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = np.float32(0.0)
+            for ky in range(kh):
+                for kx in range(kw):
+                    shift = ky * wp + kx
+                    r0, r1, r2, r3 = wt[oc, ky, kx], wt[oc + 1, ky, kx], wt[oc + 2, ky, kx], wt[oc + 3, ky, kx]
+                    x0, x1, x2, x3 = x_t[q0 + shift], x_t[q1 + shift], x_t[q2 + shift], x_t[q3 + shift]
+                    for k in range(c_in):
+                        a0, a1, a2, a3 = r0[k], r1[k], r2[k], r3[k]
+                        v0, v1, v2, v3 = x0[k], x1[k], x2[k], x3[k]
+                        s00 += a0 * v0
+                        s01 += a0 * v1
+                        s02 += a0 * v2
+                        s03 += a0 * v3
+                        s10 += a1 * v0
+                        s11 += a1 * v1
+                        s12 += a1 * v2
+                        s13 += a1 * v3
+                        s20 += a2 * v0
+                        s21 += a2 * v1
+                        s22 += a2 * v2
+                        s23 += a2 * v3
+                        s30 += a3 * v0
+                        s31 += a3 * v1
+                        s32 += a3 * v2
+                        s33 += a3 * v3
+            _store4(out_flat[oc], p, b[oc], s00, s01, s02, s03)
+            _store4(out_flat[oc + 1], p, b[oc + 1], s10, s11, s12, s13)
+            _store4(out_flat[oc + 2], p, b[oc + 2], s20, s21, s22, s23)
+            _store4(out_flat[oc + 3], p, b[oc + 3], s30, s31, s32, s33)
+            start += 4
+        block += 4
+    if act != 0:
+        activate_inplace(out.reshape(out.size), act, alpha)
+
+
+# --- depthwise 3x3 "same" on the unpadded map -------------------------------------------------------------------
+#
+# A depthwise conv after a pointwise one (Xception's separable blocks) would otherwise need its input copied into
+# a zero-bordered buffer first (pad_into: a whole extra pass over the map, ~7 us for 16 x 60 x 60). Here the
+# border is implicit: the rows above the first and below the last are a zero row, the interior columns run the
+# same vectorised nine-tap loop as _depthwise3x3_s1 on slices shifted by one column, and the first and last
+# columns, whose windows stick out, are summed with their outside taps left out. Leaving out a zero product does
+# not change a float sum, so the values are bit for bit those of conv2d on the padded map.
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _edge_columns3(out_row, bias, t, r0, r1, r2, width):
+    """The first and last outputs of a row: bias + the taps whose input column lies inside [0, width), in the
+    order _biased_dot9 adds them."""
+    if width == 1:
+        out_row[0] = bias + t[1] * r0[0] + t[4] * r1[0] + t[7] * r2[0]
+        return
+    out_row[0] = bias + t[1] * r0[0] + t[2] * r0[1] + t[4] * r1[0] + t[5] * r1[1] + t[7] * r2[0] + t[8] * r2[1]
+    e = width - 2
+    out_row[width - 1] = (bias + t[0] * r0[e] + t[1] * r0[e + 1] + t[3] * r1[e] + t[4] * r1[e + 1]
+                          + t[6] * r2[e] + t[7] * r2[e + 1])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def depthwise3x3_same(x, w, b, out, zero_row, act, alpha):
+    """Depthwise 3x3 stride 1 conv with one pixel of zero padding on every side, of the unpadded x (C, H, W)
+    (w (C * m, 1, 3, 3), any channel multiplier m), bias and activation fused, into out (C * m, H, W): same values
+    as conv2d on the padded map. zero_row: float32 scratch of at least W values (zeroed here)."""
+    c_out, height, width = out.shape
+    mult = c_out // x.shape[0]
+    zero = zero_row[:width]
+    for i in range(width):
+        zero[i] = np.float32(0.0)
+    for oc in range(c_out):
+        taps = _taps3x3(w[oc, 0])
+        bias = b[oc]
+        plane = x[oc // mult]
+        oy = 0
+        while width >= 24 and oy + 1 < height:
+            # two output rows per pass, as in _depthwise3x3_s1
+            r0 = plane[oy - 1] if oy > 0 else zero
+            r1 = plane[oy]
+            r2 = plane[oy + 1]
+            r3 = plane[oy + 2] if oy + 2 < height else zero
+            top = out[oc, oy]
+            bottom = out[oc, oy + 1]
+            inner_top = top[1:]
+            inner_bottom = bottom[1:]
+            for ox in range(width - 2):
+                a0, a1, a2 = r0[ox], r0[ox + 1], r0[ox + 2]
+                b0, b1, b2 = r1[ox], r1[ox + 1], r1[ox + 2]
+                c0, c1, c2 = r2[ox], r2[ox + 1], r2[ox + 2]
+                d0, d1, d2 = r3[ox], r3[ox + 1], r3[ox + 2]
+                inner_top[ox] = _biased_dot9(bias, taps, (a0, a1, a2, b0, b1, b2, c0, c1, c2))
+                inner_bottom[ox] = _biased_dot9(bias, taps, (b0, b1, b2, c0, c1, c2, d0, d1, d2))
+            _edge_columns3(top, bias, taps, r0, r1, r2, width)
+            _edge_columns3(bottom, bias, taps, r1, r2, r3, width)
+            oy += 2
+        while oy < height:
+            r0 = plane[oy - 1] if oy > 0 else zero
+            r1 = plane[oy]
+            r2 = plane[oy + 1] if oy + 1 < height else zero
+            out_row = out[oc, oy]
+            inner = out_row[1:]
+            for ox in range(width - 2):
+                inner[ox] = _biased_dot9(bias, taps, _window3x3(r0, r1, r2, ox))
+            _edge_columns3(out_row, bias, taps, r0, r1, r2, width)
+            oy += 1
+        _finish_plane(out, oc, act, alpha)

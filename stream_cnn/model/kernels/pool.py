@@ -154,20 +154,11 @@ def _shifted_max(src, dst, n, taps, step):
                 dst[q] = v if v > dst[q] else dst[q]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def max_pool_flat(xp, out, scratch, kh, kw, sh, sw):
-    """max_pool on padded planes seen as flat vectors: same result, for small and strided pools.
-
-    max_pool_separable walks (channel, output row) pairs and gathers kw strided values per output; on
-    Xception's 3x3 stride-2 pools (rows of 9 to 61 values) those short loops and the scalar gathers were most of
-    the time. Here, for a chunk of whole channels at a time, the column max over kh rows is one contiguous pass
-    (cell q reads q + ky * Wp), the row max over kw columns a second one (q + kx), and each output is then a
-    single strided load of (c, oy * sh, ox * sw). Cells whose window crosses a row or channel edge are computed
-    and never read; the passes cover sh times more rows than the outputs need, but vectorised that is cheaper.
-    scratch: float32 of at least flat_pool_scratch_size(xp.shape), contents ignored.
-    """
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _max_pool_flat(xp, res, out, scratch, kh, kw, sh, sw, out_top, out_left, with_res):
+    """The body of max_pool_flat and max_pool_flat_add (see there); with_res adds res[c, oy, ox] to each output."""
     channels, hp, wp = xp.shape
-    out_h, out_w = out.shape[1], out.shape[2]
+    out_h, out_w = res.shape[1], res.shape[2]
     plane = hp * wp
     chunk = min(channels, max(1, FLAT_POOL_CHUNK // plane))
     flat = xp.reshape(channels * plane)
@@ -185,14 +176,48 @@ def max_pool_flat(xp, out, scratch, kh, kw, sh, sw):
         for c in range(n_ch):
             for oy in range(out_h):
                 src = win[c * plane + oy * sh * wp:]
-                o = out[c0 + c, oy]
-                if sw == 2:
+                o = out[c0 + c, out_top + oy, out_left:out_left + out_w]
+                if with_res:
+                    r = res[c0 + c, oy]
+                    if sw == 2:
+                        for ox in range(out_w):
+                            o[ox] = src[2 * ox] + r[ox]
+                    else:
+                        for ox in range(out_w):
+                            o[ox] = src[ox * sw] + r[ox]
+                elif sw == 2:
                     for ox in range(out_w):
                         o[ox] = src[2 * ox]
                 else:
                     for ox in range(out_w):
                         o[ox] = src[ox * sw]
         c0 += n_ch
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def max_pool_flat(xp, out, scratch, kh, kw, sh, sw):
+    """max_pool on padded planes seen as flat vectors: same result, for small and strided pools.
+
+    max_pool_separable walks (channel, output row) pairs and gathers kw strided values per output; on
+    Xception's 3x3 stride-2 pools (rows of 9 to 61 values) those short loops and the scalar gathers were most of
+    the time. Here, for a chunk of whole channels at a time, the column max over kh rows is one contiguous pass
+    (cell q reads q + ky * Wp), the row max over kw columns a second one (q + kx), and each output is then a
+    single strided load of (c, oy * sh, ox * sw). Cells whose window crosses a row or channel edge are computed
+    and never read; the passes cover sh times more rows than the outputs need, but vectorised that is cheaper.
+    scratch: float32 of at least flat_pool_scratch_size(xp.shape), contents ignored.
+    """
+    _max_pool_flat(xp, out, out, scratch, kh, kw, sh, sw, 0, 0, False)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def max_pool_flat_add(xp, res, out, scratch, kh, kw, sh, sw, out_top, out_left):
+    """A max pool and the residual add after it in one pass (Xception's block ends: add(pool(x), shortcut)):
+    out[c, out_top + oy, out_left + ox] = max_pool(xp)[c, oy, ox] + res[c, oy, ox], for res (C, Ho, Wo).
+
+    out may be the next layer's padded buffer, (out_top, out_left) the corner of the map in it; nothing outside
+    that window is written, so the border keeps its fill. The pooled map is never stored: the add reads it
+    while it is in registers (the separate add was another pass over both maps)."""
+    _max_pool_flat(xp, res, out, scratch, kh, kw, sh, sw, out_top, out_left, True)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -27,12 +27,13 @@ __pycache__), or the executors keep running the old kernel code from the cache.
 from numba import njit
 
 from stream_cnn.model.kernels.activations import activation, glu, softmax
-from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv_patches, pad_into, pointwise_small,
-                                           subsample_into)
+from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv_channels_last, conv_patches,
+                                           depthwise3x3_same, pad_into, pointwise_small, subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.pool import (adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool,
-                                           global_max_pool, max_pool, max_pool_flat, max_pool_separable, min_pool)
+                                           global_max_pool, max_pool, max_pool_flat, max_pool_flat_add,
+                                           max_pool_separable, min_pool)
 
 ARRAY_SLOTS = 5
 ARRAY_FIELDS = 6
@@ -62,6 +63,9 @@ OP_SUBSAMPLE = 20
 OP_MAX_POOL_SEPARABLE = 21
 OP_POINTWISE_SMALL = 22
 OP_MAX_POOL_FLAT = 23
+OP_MAX_POOL_FLAT_ADD = 24
+OP_CONV_CHANNELS_LAST = 25
+OP_DEPTHWISE3X3_SAME = 26
 OP_CONV_PATCHES = 8
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
@@ -86,10 +90,13 @@ KERNEL_OPS = {
     adaptive_max_pool: (OP_ADAPTIVE_MAX_POOL, "33"),
     concat_into: (OP_CONCAT, "33i"),
     glu: (OP_GLU, "33"),
-    subsample_into: (OP_SUBSAMPLE, "33ii"),
+    subsample_into: (OP_SUBSAMPLE, "33iiii"),
     max_pool_separable: (OP_MAX_POOL_SEPARABLE, "331iiii"),
     max_pool_flat: (OP_MAX_POOL_FLAT, "331iiii"),
+    max_pool_flat_add: (OP_MAX_POOL_FLAT_ADD, "3331iiiiii"),
     pointwise_small: (OP_POINTWISE_SMALL, "34131if"),
+    conv_channels_last: (OP_CONV_CHANNELS_LAST, "34131if"),
+    depthwise3x3_same: (OP_DEPTHWISE3X3_SAME, "34131if"),
 }
 
 def specialise(kernel, args):
@@ -184,6 +191,12 @@ def run_full(ops, reals, state, params):
         elif code == OP_POINTWISE_SMALL:
             pointwise_small(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                             _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
+        elif code == OP_CONV_CHANNELS_LAST:
+            conv_channels_last(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                               _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
+        elif code == OP_DEPTHWISE3X3_SAME:
+            depthwise3x3_same(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                              _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
         elif code == OP_DENSE:
             dense(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
                   _v1(row, 3, state, params), row[i], alpha)
@@ -198,6 +211,10 @@ def run_full(ops, reals, state, params):
         elif code == OP_MAX_POOL_FLAT:
             max_pool_flat(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
                           row[i], row[i + 1], row[i + 2], row[i + 3])
+        elif code == OP_MAX_POOL_FLAT_ADD:
+            max_pool_flat_add(_v3(row, 0, state, params), _v3(row, 1, state, params), _v3(row, 2, state, params),
+                              _v1(row, 3, state, params), row[i], row[i + 1], row[i + 2], row[i + 3], row[i + 4],
+                              row[i + 5])
         elif code == OP_MIN_POOL:
             min_pool(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
                      row[i + 3])
@@ -217,7 +234,8 @@ def run_full(ops, reals, state, params):
         elif code == OP_CONCAT:
             concat_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i])
         elif code == OP_SUBSAMPLE:
-            subsample_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1])
+            subsample_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
+                           row[i + 3])
         elif code == OP_GLU:
             glu(_v3(row, 0, state, params), _v3(row, 1, state, params))
         else:
