@@ -197,7 +197,10 @@ def test_ctrl_c_finalises_outputs_and_prints_the_summary(tmp_path, tiny_model, s
     process = subprocess.Popen(
         [sys.executable, "-m", "stream_cnn", "webcam", "--device", clip, "--model", tiny_model, "--no-display",
          "--output", str(tmp_path / "a.mp4"), "--jsonl", str(jsonl)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO))
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO),
+        # A shell starts background jobs with SIGINT ignored, and Python then installs no Ctrl-C handler: give the
+        # child the default disposition a terminal's foreground job has, whatever started the test run.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
