@@ -7,11 +7,13 @@ import os
 
 from stream_cnn._numba_blas import keep_numba_off_scipy_blas
 from stream_cnn._numba_cache import configure_numba_cache
+from stream_cnn._numba_cpu import prefer_full_width_vectors
 
-# Both must run before numba loads: numba reads NUMBA_CACHE_DIR once, at import time, and probes SciPy's BLAS
-# when its array maths first loads.
+# All three must run before numba loads: numba reads NUMBA_CACHE_DIR and NUMBA_CPU_FEATURES once, at import
+# time, and probes SciPy's BLAS when its array maths first loads.
 configure_numba_cache()
 keep_numba_off_scipy_blas()
+prefer_full_width_vectors()
 
 # FFmpeg prints its own error lines (e.g. "moov atom not found") straight to stderr ahead of our one-line message,
 # which already says what went wrong and where. Only fatal ones stay; set OPENCV_FFMPEG_LOGLEVEL to see more.

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from stream_cnn._numba_cpu import wide_vectors
 from stream_cnn.model import filters, kernels, reference
 from stream_cnn.model.kernels import ACTIVATIONS
 
@@ -287,6 +288,10 @@ class _ConvBase(Layer):
     # 16x60x60 27.3 -> 22.7 us, 32x30x30 19.4 -> 17.0, 64x15x15 18.5 -> 17.6, 32x28x28 16.2 -> 14.9; but when W is
     # a multiple of 8 the padded conv's loop has no scalar tail and the W - 2 loop does (16x48x48 15.7 -> 19.9,
     # 32x32x32 15.1 -> 22.3), and on 8x8 maps the row set-up dominates (128x8x8 7.4 -> 17).
+    # With 16-float vectors (stream_cnn._numba_cpu) the W - 2 loop leaves a longer scalar tail and the balance moves:
+    # same vs pad + conv measured 8x60x60 15.2 vs 13.0 us, 16x60x60 29.0 vs 25.6, 64x15x15 45 vs 16.6, 32x28x28 19.8
+    # vs 14.8, 64x14x14 40.5 vs 14.3, but 32x30x30 15.9 vs 23.4: there only widths that leave 14 columns after
+    # whole 16-lane vectors (W % 16 == 14) read the unpadded map.
     DEPTHWISE_SAME_MIN_WIDTH = 15
 
     def _depthwise_same(self, runtime, x):
@@ -294,7 +299,8 @@ class _ConvBase(Layer):
         padded buffer: then reading that is free)."""
         return (self.kernel == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1)
                 and self.groups == x.shape[0] and tuple(self.pads) == (1, 1, 1, 1)
-                and x.shape[2] >= self.DEPTHWISE_SAME_MIN_WIDTH and x.shape[2] % 8 != 0
+                and x.shape[2] >= self.DEPTHWISE_SAME_MIN_WIDTH
+                and (x.shape[2] % 16 == 14 if wide_vectors() else x.shape[2] % 8 != 0)
                 and runtime.interior(x) is None)
 
     def plan(self, runtime, input_names, inputs, out):
