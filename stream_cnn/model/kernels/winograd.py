@@ -1,0 +1,310 @@
+"""Winograd F(2x2, 3x3) convolution: 3x3 stride-1 undilated ungrouped conv with bias, a piecewise-linear
+activation (FLAT_ACTIVATIONS) and optionally the following 2x2 stride-2 max pool fused.
+
+Each 2x2 block of conv outputs (a tile) is A^T [(G g G^T) * (B^T d B)] A, d the 4x4 input patch under it, g the
+3x3 kernel: 16 multiplies per tile and input/output channel pair instead of 36. With U = G g G^T computed once at
+load (winograd_weights) and V = B^T d B computed once per input channel and tile, the 16 products summed over
+the input channels are 16 independent matrix products M_e (C_out, tiles) = U_e (C_out, C_in) . V_e (C_in, tiles),
+e = 0..15 the position in the 4x4 transformed tile. A 2x2 max pool of the conv output is one tile reduced to
+its max, so with pool = 2 the tiles are exactly the pooled outputs (floor semantics: an odd last row/column of
+the conv output is never computed).
+
+Why the loops look the way they do (digits' maps are 28, 14 and 7 wide, so rows are shorter than a SIMD vector
+and a loop along them runs scalar; every stage here is one long loop over a contiguous axis instead):
+- Tiles are numbered t = ty * S + tx with S = tiles_w + 1 (one junk tile per tile row), so the horizontal half
+  of the input transform reads the row-transformed input at 2 t + k for every channel and tile row at once: one
+  flat stride-2 loop. The vertical half runs per (channel, tile row) along the contiguous input row.
+- The products run along the tiles (the contiguous axis of V and M), 4 output x 4 input channels per pass, so
+  each V value loaded feeds four accumulators; the accumulators for one block of 4 output channels (16 x 4 rows
+  of tiles) stay in L1 and the output transform, bias, pool and activation run on them right away.
+- The output transform is one flat loop over the tiles per output channel into a row of scratch; the values are
+  then copied to their (row, column) places in out, at out[oc, out_top + y, out_left + x], so a caller can write
+  straight into the interior of the next layer's padded buffer.
+"""
+import numpy as np
+from numba import njit
+
+# G of F(2x2, 3x3): U = G g G^T (4x4 from 3x3); applied once at load, in float64.
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+
+def winograd_weights(w):
+    """U (16, C_out, C_in) float32 from w (C_out, C_in, 3, 3): U[4 i + j, o, c] = (G w[o, c] G^T)[i, j]."""
+    w = np.asarray(w, dtype=np.float64)
+    u = np.einsum("ik,ockl,jl->ijoc", _G, w, _G)
+    return np.ascontiguousarray(u.reshape(16, w.shape[0], w.shape[1]).astype(np.float32))
+
+# Tiles are processed in chunks of _CHUNK: every row of V (one transformed position e, one input channel) and of
+# M (one e, one output channel of the block) is _CHUNK floats apart from the next, a literal distance, so LLVM can
+# tell the rows of one product loop apart at compile time. With runtime row distances it checked every pair of
+# them for overlap before each loop (~80 instructions), which cost more than the 16-tile loops themselves.
+_CHUNK = 64
+# Floats per vertically transformed block of one input channel (4 blocks, a literal distance apart for the same
+# reason); winograd_fits says which layers stay within it.
+_BANDS = 2048
+
+
+def winograd_tiles(out_h, out_w, pool):
+    """(tile rows, tiles per row) for an output of out_h x out_w after pooling by pool (1 or 2)."""
+    if pool == 2:
+        return out_h, out_w
+    return (out_h + 1) // 2, (out_w + 1) // 2
+
+
+def winograd_fits(out_h, out_w, pool):
+    """True if winograd_conv takes an output of this size (one channel's bands must fit in _BANDS floats)."""
+    th, tw = winograd_tiles(out_h, out_w, pool)
+    return th * 2 * (tw + 1) + 4 <= _BANDS
+
+
+def winograd_scratch_size(c_in, out_h, out_w, pool):
+    """Floats of scratch winograd_conv needs (contents ignored between calls)."""
+    th, tw = winograd_tiles(out_h, out_w, pool)
+    s = tw + 1
+    n_tiles = th * s
+    n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
+    rows = 4 * _BANDS                            # one channel's vertically transformed bands, 4 blocks
+    v = n_chunks * 16 * c_in * _CHUNK            # V
+    m = 16 * 4 * _CHUNK                          # M of one chunk for one block of 4 output channels
+    y = 16 * n_chunks * _CHUNK                   # 4 output channels x 4 output positions per tile
+    return rows + v + m + y
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _input_transform(xp, rows, v, th, s, c_in):
+    """v[((chunk * c_in + c) * 16 + e) * _CHUNK + t % _CHUNK] = (B^T d B)[i, j], e = 4 i + j, d the 4x4 patch of
+    xp[c] at (2 ty, 2 tx), t = ty * s + tx, chunk = t // _CHUNK. One channel at a time: B^T down the columns of
+    each 4-row band into rows (4 blocks _BANDS apart), then B along the band rows into v."""
+    hp, wp = xp.shape[1], xp.shape[2]
+    width = 2 * s
+    n_cols = min(width, wp)
+    n_tiles = th * s
+    n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
+    zero = np.float32(0.0)
+    for c in range(c_in):
+        plane = xp[c]
+        for ty in range(th):
+            o = rows[ty * width:]
+            y = 2 * ty
+            if y + 3 < hp:
+                d0 = plane[y]
+                d1 = plane[y + 1]
+                d2 = plane[y + 2]
+                d3 = plane[y + 3]
+                for x in range(n_cols):
+                    a, b, e, f = d0[x], d1[x], d2[x], d3[x]
+                    o[x] = a - e
+                    o[x + _BANDS] = b + e
+                    o[x + 2 * _BANDS] = e - b
+                    o[x + 3 * _BANDS] = b - f
+            else:
+                # the band runs past the input's last row (only for an unpooled odd height): zeros there
+                for x in range(n_cols):
+                    a = plane[y, x]
+                    b = plane[y + 1, x] if y + 1 < hp else zero
+                    e = plane[y + 2, x] if y + 2 < hp else zero
+                    o[x] = a - e
+                    o[x + _BANDS] = b + e
+                    o[x + 2 * _BANDS] = e - b
+                    o[x + 3 * _BANDS] = b
+            for x in range(n_cols, width):   # past the input's last column (unpooled odd width)
+                o[x] = zero
+                o[x + _BANDS] = zero
+                o[x + 2 * _BANDS] = zero
+                o[x + 3 * _BANDS] = zero
+        # tile t starts at column 2 t of the bands laid end to end (s = width / 2)
+        for chunk in range(n_chunks):
+            t0 = chunk * _CHUNK
+            n = min(_CHUNK, n_tiles - t0)
+            for i in range(4):
+                src = rows[i * _BANDS + 2 * t0:]
+                dst = v[((chunk * c_in + c) * 16 + 4 * i) * _CHUNK:]
+                for t in range(n):
+                    a, b, e, f = src[2 * t], src[2 * t + 1], src[2 * t + 2], src[2 * t + 3]
+                    dst[t] = a - e
+                    dst[t + _CHUNK] = b + e
+                    dst[t + 2 * _CHUNK] = e - b
+                    dst[t + 3 * _CHUNK] = b - f
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _weights4(ue, oc, c):
+    """u_e[oc + j, c + i] for j, i = 0..3, row by row."""
+    return (ue[oc, c], ue[oc, c + 1], ue[oc, c + 2], ue[oc, c + 3],
+            ue[oc + 1, c], ue[oc + 1, c + 1], ue[oc + 1, c + 2], ue[oc + 1, c + 3],
+            ue[oc + 2, c], ue[oc + 2, c + 1], ue[oc + 2, c + 2], ue[oc + 2, c + 3],
+            ue[oc + 3, c], ue[oc + 3, c + 1], ue[oc + 3, c + 2], ue[oc + 3, c + 3])
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _products4(u, v, m, oc, chunk, n, c_in):
+    """m[(4 e + j) * _CHUNK + t] = sum over c of u[e, oc + j, c] * v[((chunk * c_in + c) * 16 + e) * _CHUNK + t]
+    for j = 0..3, t < n, all 16 e: 4 output x 4 input channels per pass, each V value loaded feeding 4 sums."""
+    for e in range(16):
+        ue = u[e]
+        x = v[(chunk * c_in * 16 + e) * _CHUNK:]
+        r = m[e * 4 * _CHUNK:]
+        if c_in >= 4:
+            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(ue, oc, 0)
+            for t in range(n):
+                p0, p1, p2, p3 = x[t], x[t + 16 * _CHUNK], x[t + 32 * _CHUNK], x[t + 48 * _CHUNK]
+                r[t] = a0 * p0 + a1 * p1 + a2 * p2 + a3 * p3
+                r[t + _CHUNK] = b0 * p0 + b1 * p1 + b2 * p2 + b3 * p3
+                r[t + 2 * _CHUNK] = c0 * p0 + c1 * p1 + c2 * p2 + c3 * p3
+                r[t + 3 * _CHUNK] = d0 * p0 + d1 * p1 + d2 * p2 + d3 * p3
+            c = 4
+        else:
+            a0, b0, c0, d0 = ue[oc, 0], ue[oc + 1, 0], ue[oc + 2, 0], ue[oc + 3, 0]
+            for t in range(n):
+                p0 = x[t]
+                r[t] = a0 * p0
+                r[t + _CHUNK] = b0 * p0
+                r[t + 2 * _CHUNK] = c0 * p0
+                r[t + 3 * _CHUNK] = d0 * p0
+            c = 1
+        while c + 4 <= c_in:
+            xc = x[c * 16 * _CHUNK:]
+            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(ue, oc, c)
+            for t in range(n):
+                p0, p1, p2, p3 = xc[t], xc[t + 16 * _CHUNK], xc[t + 32 * _CHUNK], xc[t + 48 * _CHUNK]
+                r[t] += a0 * p0 + a1 * p1 + a2 * p2 + a3 * p3
+                r[t + _CHUNK] += b0 * p0 + b1 * p1 + b2 * p2 + b3 * p3
+                r[t + 2 * _CHUNK] += c0 * p0 + c1 * p1 + c2 * p2 + c3 * p3
+                r[t + 3 * _CHUNK] += d0 * p0 + d1 * p1 + d2 * p2 + d3 * p3
+            c += 4
+        while c < c_in:
+            xc = x[c * 16 * _CHUNK:]
+            a0, b0, c0, d0 = ue[oc, c], ue[oc + 1, c], ue[oc + 2, c], ue[oc + 3, c]
+            for t in range(n):
+                p0 = xc[t]
+                r[t] += a0 * p0
+                r[t + _CHUNK] += b0 * p0
+                r[t + 2 * _CHUNK] += c0 * p0
+                r[t + 3 * _CHUNK] += d0 * p0
+            c += 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _act_row(row, n, act, alpha):
+    """Identity, relu, leaky relu or relu6 (FLAT_ACTIVATIONS) in place on row[:n]."""
+    zero = np.float32(0.0)
+    if act == 1:
+        for i in range(n):
+            val = row[i]
+            row[i] = val if val > zero else zero
+    elif act == 2:
+        slope = np.float32(alpha)
+        for i in range(n):
+            val = row[i]
+            row[i] = val if val > zero else slope * val
+    elif act == 3:
+        six = np.float32(6.0)
+        for i in range(n):
+            val = row[i]
+            val = val if val > zero else zero
+            row[i] = val if val < six else six
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _output_transform(m, j, y, t0, n, quadrant, pool, bias):
+    """A^T m A + bias for tiles t0 .. t0 + n of output channel j of the block (m rows (4 e + j) * _CHUNK): the 2x2
+    outputs go to y[k * quadrant + t] (k = 2 row + column) or, with pool == 2, their max to y[t]."""
+    yt = y[t0:]
+    if pool == 2:
+        for t in range(n):
+            q = j * _CHUNK + t
+            # rows of A^T m: s = row 0, z = row 1 (position e = 4 i + k is at m[(4 e + j) * _CHUNK + t])
+            s0 = m[q] + m[q + 16 * _CHUNK] + m[q + 32 * _CHUNK]
+            s1 = m[q + 4 * _CHUNK] + m[q + 20 * _CHUNK] + m[q + 36 * _CHUNK]
+            s2 = m[q + 8 * _CHUNK] + m[q + 24 * _CHUNK] + m[q + 40 * _CHUNK]
+            s3 = m[q + 12 * _CHUNK] + m[q + 28 * _CHUNK] + m[q + 44 * _CHUNK]
+            z0 = m[q + 16 * _CHUNK] - m[q + 32 * _CHUNK] - m[q + 48 * _CHUNK]
+            z1 = m[q + 20 * _CHUNK] - m[q + 36 * _CHUNK] - m[q + 52 * _CHUNK]
+            z2 = m[q + 24 * _CHUNK] - m[q + 40 * _CHUNK] - m[q + 56 * _CHUNK]
+            z3 = m[q + 28 * _CHUNK] - m[q + 44 * _CHUNK] - m[q + 60 * _CHUNK]
+            y00 = s0 + s1 + s2
+            y01 = s1 - s2 - s3
+            y10 = z0 + z1 + z2
+            y11 = z1 - z2 - z3
+            top = y00 if y00 > y01 else y01
+            bottom = y10 if y10 > y11 else y11
+            yt[t] = (top if top > bottom else bottom) + bias
+    else:
+        for t in range(n):
+            q = j * _CHUNK + t
+            s0 = m[q] + m[q + 16 * _CHUNK] + m[q + 32 * _CHUNK]
+            s1 = m[q + 4 * _CHUNK] + m[q + 20 * _CHUNK] + m[q + 36 * _CHUNK]
+            s2 = m[q + 8 * _CHUNK] + m[q + 24 * _CHUNK] + m[q + 40 * _CHUNK]
+            s3 = m[q + 12 * _CHUNK] + m[q + 28 * _CHUNK] + m[q + 44 * _CHUNK]
+            z0 = m[q + 16 * _CHUNK] - m[q + 32 * _CHUNK] - m[q + 48 * _CHUNK]
+            z1 = m[q + 20 * _CHUNK] - m[q + 36 * _CHUNK] - m[q + 52 * _CHUNK]
+            z2 = m[q + 24 * _CHUNK] - m[q + 40 * _CHUNK] - m[q + 56 * _CHUNK]
+            z3 = m[q + 28 * _CHUNK] - m[q + 44 * _CHUNK] - m[q + 60 * _CHUNK]
+            yt[t] = s0 + s1 + s2 + bias
+            yt[quadrant + t] = s1 - s2 - s3 + bias
+            yt[2 * quadrant + t] = z0 + z1 + z2 + bias
+            yt[3 * quadrant + t] = z1 - z2 - z3 + bias
+
+
+# The input transform and the products are separate compiled functions, not inlined: inlined into this loop nest
+# they ran 1.5-2x slower (measured on digits' layers); the output transform is faster inlined (not inlined, its
+# pool branch and row arguments cost ~3x).
+@njit(cache=True, nogil=True, error_model="numpy")
+def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool, act, alpha):
+    """out[oc, out_top + y, out_left + x] for y < out_h, x < out_w = act(conv3x3(xp)[oc, y, x] + b[oc]) (pool 1)
+    or act(max of the 2x2 block at (2 y, 2 x) of conv3x3(xp)[oc] + b[oc]) (pool 2); the rest of out untouched.
+
+    xp (C_in, Hp, Wp): padded input, read like conv2d with stride 1 (rows past Hp / columns past Wp, reached
+    only by the last tile of an unpooled odd size, count as zeros); u = winograd_weights(w) (16, C_out, C_in);
+    C_out >= 4; act one of FLAT_ACTIVATIONS (leaky alpha >= 0 when pooling); scratch: at least
+    winograd_scratch_size(C_in, out_h, out_w, pool) floats, contents ignored.
+    """
+    c_in = xp.shape[0]
+    c_out = u.shape[1]
+    th, tw = (out_h, out_w) if pool == 2 else ((out_h + 1) // 2, (out_w + 1) // 2)
+    s = tw + 1
+    n_tiles = th * s
+    n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
+    quadrant = n_chunks * _CHUNK
+    rows_len = 4 * _BANDS
+    v_len = n_chunks * 16 * c_in * _CHUNK
+    rows = scratch[:rows_len]
+    v = scratch[rows_len:rows_len + v_len]
+    m = scratch[rows_len + v_len:rows_len + v_len + 64 * _CHUNK]
+    y_start = rows_len + v_len + 64 * _CHUNK
+    _input_transform(xp, rows, v, th, s, c_in)
+    block = 0
+    while block < c_out:
+        # blocks of 4 output channels; the last block is shifted back to end at C_out (recomputing a few)
+        oc = min(block, c_out - 4)
+        for chunk in range(n_chunks):
+            t0 = chunk * _CHUNK
+            # whole SIMD vectors: the lanes past the last tile compute junk nobody reads
+            n = min(_CHUNK, (n_tiles - t0 + 7) // 8 * 8)
+            _products4(u, v, m, oc, chunk, n, c_in)
+            for j in range(4):
+                _output_transform(m, j, scratch[y_start + 4 * j * quadrant:y_start + 4 * (j + 1) * quadrant],
+                                  t0, n, quadrant, pool, b[oc + j])
+        for j in range(4):
+            y = scratch[y_start + 4 * j * quadrant:y_start + 4 * (j + 1) * quadrant]
+            if pool == 2:
+                _act_row(y, n_tiles, act, alpha)
+                for ty in range(th):
+                    dst = out[oc + j, out_top + ty, out_left:]
+                    src = y[ty * s:]
+                    for tx in range(tw):
+                        dst[tx] = src[tx]
+            else:
+                for k in range(4):
+                    _act_row(y[k * quadrant:], n_tiles, act, alpha)
+                for oy in range(out_h):
+                    dst = out[oc + j, out_top + oy, out_left:]
+                    half = oy // 2
+                    src_even = y[(oy % 2) * 2 * quadrant + half * s:]
+                    src_odd = y[((oy % 2) * 2 + 1) * quadrant + half * s:]
+                    for ox in range(out_w // 2):
+                        dst[2 * ox] = src_even[ox]
+                        dst[2 * ox + 1] = src_odd[ox]
+                    if out_w % 2:
+                        dst[out_w - 1] = src_even[out_w // 2]
+        block += 4
