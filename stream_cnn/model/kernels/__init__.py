@@ -7,7 +7,8 @@ Pass `alpha` as a Python float and `act` as an int, so one compiled signature se
 Beyond the contract's kernels, the Model plans faster equivalents where they measured faster (each one is held
 to the NumPy twin by tests/test_kernels.py): conv3x3_flat and conv_patches (3x3 / small-map convs, optionally
 with the following 2x2 max pool fused), pointwise_small (1x1 convs on few pixels), subsample_into (strided 1x1
-convs), max_pool_separable, max_pool_flat, activate_inplace. kernels/program.py holds the executors that run a
+convs), max_pool_separable, max_pool_flat, activate_inplace, winograd_conv (3x3 stride-1 convs as Winograd
+F(2x2, 3x3), optionally with the following 2x2 max pool fused). kernels/program.py holds the executors that run a
 whole forward pass in one call from Python.
 """
 from stream_cnn.model.kernels.activations import (ACTIVATIONS, activate_inplace, activate_into, activation, glu,
@@ -29,6 +30,8 @@ from stream_cnn.model.kernels.conv import (
 )
 from stream_cnn.model.kernels.dense import dense
 from stream_cnn.model.kernels.elementwise import add, concat_into
+from stream_cnn.model.kernels.winograd import (winograd_conv, winograd_fits, winograd_scratch_size,
+                                               winograd_weights)
 from stream_cnn.model.kernels.pool import (
     adaptive_avg_pool,
     adaptive_max_pool,
@@ -77,4 +80,8 @@ __all__ = [
     "softmax",
     "subsample_into",
     "use_parallel_conv",
+    "winograd_conv",
+    "winograd_fits",
+    "winograd_scratch_size",
+    "winograd_weights",
 ]
