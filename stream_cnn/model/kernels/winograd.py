@@ -54,7 +54,7 @@ def winograd_tiles(out_h, out_w, pool):
 def winograd_fits(out_h, out_w, pool):
     """True if winograd_conv takes an output of this size (one channel's bands must fit in _BANDS floats)."""
     th, tw = winograd_tiles(out_h, out_w, pool)
-    return th * 2 * (tw + 1) + 4 <= _BANDS
+    return th * 2 * (tw + 1) + 20 <= _BANDS
 
 
 def winograd_scratch_size(c_in, out_h, out_w, pool):
@@ -115,7 +115,8 @@ def _input_transform(xp, rows, v, th, s, c_in):
         # tile t starts at column 2 t of the bands laid end to end (s = width / 2)
         for chunk in range(n_chunks):
             t0 = chunk * _CHUNK
-            n = min(_CHUNK, n_tiles - t0)
+            # whole SIMD vectors (a 12-tile loop ran its last 4 scalar); the extra lanes read past the bands
+            n = min(_CHUNK, (n_tiles - t0 + 7) // 8 * 8)
             for i in range(4):
                 src = rows[i * _BANDS + 2 * t0:]
                 dst = v[((chunk * c_in + c) * 16 + 4 * i) * _CHUNK:]
