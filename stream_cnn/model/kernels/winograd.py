@@ -10,16 +10,22 @@ its max, so with pool = 2 the tiles are exactly the pooled outputs (floor semant
 the conv output is never computed).
 
 Why the loops look the way they do (digits' maps are 28, 14 and 7 wide, so rows are shorter than a SIMD vector
-and a loop along them runs scalar; every stage here is one long loop over a contiguous axis instead):
+and a loop along them runs scalar; the stages here run along longer contiguous axes instead):
 - Tiles are numbered t = ty * S + tx with S = tiles_w + 1 (one junk tile per tile row), so the horizontal half
-  of the input transform reads the row-transformed input at 2 t + k for every channel and tile row at once: one
-  flat stride-2 loop. The vertical half runs per (channel, tile row) along the contiguous input row.
+  of the input transform reads the vertically transformed bands of a channel, laid end to end, at 2 t + k: one
+  stride-2 loop over all the channel's tiles. The vertical half runs per (channel, tile row) along the input row.
 - The products run along the tiles (the contiguous axis of V and M), 4 output x 4 input channels per pass, so
-  each V value loaded feeds four accumulators; the accumulators for one block of 4 output channels (16 x 4 rows
-  of tiles) stay in L1 and the output transform, bias, pool and activation run on them right away.
-- The output transform is one flat loop over the tiles per output channel into a row of scratch; the values are
-  then copied to their (row, column) places in out, at out[oc, out_top + y, out_left + x], so a caller can write
+  each V value loaded feeds four accumulators; the accumulators of one block of 4 output channels (16 x 4 rows of
+  a chunk of tiles) stay in L1 and the output transform, bias and pool run on them right away.
+- Rows that one loop reads or writes together sit a literal distance apart (_CHUNK, _BANDS): see _CHUNK.
+- The output transform is one loop over the tiles per output channel into a row of scratch; the values are then
+  copied to their (row, column) places in out, at out[oc, out_top + y, out_left + x], so a caller can write
   straight into the interior of the next layer's padded buffer.
+
+Tried and dropped: output channels as the vector axis for maps of few tiles (digits' 7x7 layer: products 5.5 ->
+4.1 us, the layer 7.6 -> 6.7 us, but the second code path added ~1.5 s to the empty-cache compile of digits);
+4 output x 8 input channels or 8 x 4 per pass, and two transformed positions per pass (all 5-20% slower); the
+helpers inlined into winograd_conv (the input transform and products ran 1.5-2x slower).
 """
 import numpy as np
 from numba import njit
