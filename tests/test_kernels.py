@@ -365,8 +365,14 @@ calls = {
     "subsample_into": (K.subsample_into, (x, pool_out, 2, 2)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
     "conv_patches": (K.conv_patches, (xp, w3, b, pool_out.repeat(2, axis=0), f32(4 * 64 * 36 + 8 * 64), 2, 1, 0.0)),
-    "winograd_conv": (K.winograd_conv, (xp, K.winograd_weights(w3), b, pool_out.repeat(2, axis=0),
-                                        f32(K.winograd_scratch_size(4, 4, 4, 2)), 4, 4, 0, 0, 2, 1, 0.0)),
+    "winograd_conv": (K.winograd_conv, (xp, K.winograd_weights(w3), b, out, f32(K.winograd_scratch_size(4, 8, 8, 1)),
+                                        8, 8, 0, 0, 1, 1, 0.0)),
+    "winograd_conv_pooled": (K.winograd_conv_pooled, (xp, K.winograd_weights(w3), b, pool_out.repeat(2, axis=0),
+                                                      f32(K.winograd_scratch_size(4, 4, 4, 2)), 4, 4, 0, 0, 1, 0.0)),
+    "winograd_conv_pooled 1 input": (K.winograd_conv_pooled, (xp[:1].copy(), K.winograd_weights(w3[:, :1]), b,
+                                                              pool_out.repeat(2, axis=0),
+                                                              f32(K.winograd_scratch_size(1, 4, 4, 2)), 4, 4, 0, 0,
+                                                              1, 0.0)),
 }
 extra = {}
 for name, (kernel, args) in calls.items():
@@ -390,7 +396,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 29
+    assert len(extra) == 31
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 

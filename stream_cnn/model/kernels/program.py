@@ -32,7 +32,7 @@ from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.pool import (adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool,
                                            global_max_pool, max_pool, max_pool_flat, max_pool_separable, min_pool)
-from stream_cnn.model.kernels.winograd import winograd_conv
+from stream_cnn.model.kernels.winograd import winograd_conv_pooled
 
 ARRAY_SLOTS = 5
 ARRAY_FIELDS = 6
@@ -67,7 +67,7 @@ OP_WINOGRAD = 24
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
-# digits' convs all run as winograd_conv, so run_basic no longer carries conv3x3_flat / conv_patches (each kernel an
+# digits' convs all run as winograd_conv_pooled, so run_basic no longer carries conv3x3_flat / conv_patches (each kernel an
 # executor can reach costs compile time on an empty cache); models still planning those run under run_full.
 BASIC_OPS = frozenset({OP_PAD, OP_WINOGRAD, OP_DENSE_LINEAR, OP_SOFTMAX})
 
@@ -93,7 +93,7 @@ KERNEL_OPS = {
     max_pool_separable: (OP_MAX_POOL_SEPARABLE, "331iiii"),
     max_pool_flat: (OP_MAX_POOL_FLAT, "331iiii"),
     pointwise_small: (OP_POINTWISE_SMALL, "34131if"),
-    winograd_conv: (OP_WINOGRAD, "33131iiiiiif"),
+    winograd_conv_pooled: (OP_WINOGRAD, "33131iiiiif"),
 }
 
 def specialise(kernel, args):
@@ -148,9 +148,9 @@ def _run_basic_op(row, alpha, state, params):
     if code == OP_PAD:
         pad_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1])
     elif code == OP_WINOGRAD:
-        winograd_conv(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
-                      _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], row[i + 2],
-                      row[i + 3], row[i + 4], row[i + 5], alpha)
+        winograd_conv_pooled(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
+                             _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], row[i + 2],
+                             row[i + 3], row[i + 4], alpha)
     elif code == OP_DENSE_LINEAR:
         dense_linear(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
                      _v1(row, 3, state, params))

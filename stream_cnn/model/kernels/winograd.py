@@ -18,6 +18,8 @@ and a loop along them runs scalar; the stages here run along longer contiguous a
   each V value loaded feeds four accumulators; the accumulators of one block of 4 output channels (16 x 4 rows of
   a chunk of tiles) stay in L1 and the output transform, bias and pool run on them right away.
 - Rows that one loop reads or writes together sit a literal distance apart (_CHUNK, _BANDS): see _CHUNK.
+- With one input channel (digits' first layer) the products are folded into the pooled output transform: M_e is
+  just U_e V_e, and writing it out cost more than the transform.
 - The output transform is one loop over the tiles per output channel into a row of scratch; the values are then
   copied to their (row, column) places in out, at out[oc, out_top + y, out_left + x], so a caller can write
   straight into the interior of the next layer's padded buffer.
@@ -214,49 +216,86 @@ def _act_row(row, n, act, alpha):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _output_transform(m, j, y, t0, n, quadrant, pool, bias):
-    """A^T m A + bias for tiles t0 .. t0 + n of output channel j of the block (m rows (4 e + j) * _CHUNK): the 2x2
-    outputs go to y[k * quadrant + t] (k = 2 row + column) or, with pool == 2, their max to y[t]."""
+def _output_pooled(m, j, y, t0, n, bias):
+    """y[t0 + t] = max of the 2x2 outputs A^T m A of tile t0 + t, + bias, for output channel j of the block
+    (position e = 4 i + k of the transformed tile at m[(4 e + j) * _CHUNK + t])."""
     yt = y[t0:]
-    if pool == 2:
-        for t in range(n):
-            q = j * _CHUNK + t
-            # rows of A^T m: s = row 0, z = row 1 (position e = 4 i + k is at m[(4 e + j) * _CHUNK + t])
-            s0 = m[q] + m[q + 16 * _CHUNK] + m[q + 32 * _CHUNK]
-            s1 = m[q + 4 * _CHUNK] + m[q + 20 * _CHUNK] + m[q + 36 * _CHUNK]
-            s2 = m[q + 8 * _CHUNK] + m[q + 24 * _CHUNK] + m[q + 40 * _CHUNK]
-            s3 = m[q + 12 * _CHUNK] + m[q + 28 * _CHUNK] + m[q + 44 * _CHUNK]
-            z0 = m[q + 16 * _CHUNK] - m[q + 32 * _CHUNK] - m[q + 48 * _CHUNK]
-            z1 = m[q + 20 * _CHUNK] - m[q + 36 * _CHUNK] - m[q + 52 * _CHUNK]
-            z2 = m[q + 24 * _CHUNK] - m[q + 40 * _CHUNK] - m[q + 56 * _CHUNK]
-            z3 = m[q + 28 * _CHUNK] - m[q + 44 * _CHUNK] - m[q + 60 * _CHUNK]
-            y00 = s0 + s1 + s2
-            y01 = s1 - s2 - s3
-            y10 = z0 + z1 + z2
-            y11 = z1 - z2 - z3
-            top = y00 if y00 > y01 else y01
-            bottom = y10 if y10 > y11 else y11
-            yt[t] = (top if top > bottom else bottom) + bias
-    else:
-        for t in range(n):
-            q = j * _CHUNK + t
-            s0 = m[q] + m[q + 16 * _CHUNK] + m[q + 32 * _CHUNK]
-            s1 = m[q + 4 * _CHUNK] + m[q + 20 * _CHUNK] + m[q + 36 * _CHUNK]
-            s2 = m[q + 8 * _CHUNK] + m[q + 24 * _CHUNK] + m[q + 40 * _CHUNK]
-            s3 = m[q + 12 * _CHUNK] + m[q + 28 * _CHUNK] + m[q + 44 * _CHUNK]
-            z0 = m[q + 16 * _CHUNK] - m[q + 32 * _CHUNK] - m[q + 48 * _CHUNK]
-            z1 = m[q + 20 * _CHUNK] - m[q + 36 * _CHUNK] - m[q + 52 * _CHUNK]
-            z2 = m[q + 24 * _CHUNK] - m[q + 40 * _CHUNK] - m[q + 56 * _CHUNK]
-            z3 = m[q + 28 * _CHUNK] - m[q + 44 * _CHUNK] - m[q + 60 * _CHUNK]
-            yt[t] = s0 + s1 + s2 + bias
-            yt[quadrant + t] = s1 - s2 - s3 + bias
-            yt[2 * quadrant + t] = z0 + z1 + z2 + bias
-            yt[3 * quadrant + t] = z1 - z2 - z3 + bias
+    for t in range(n):
+        q = j * _CHUNK + t
+        # rows of A^T m: s = row 0, z = row 1
+        s0 = m[q] + m[q + 16 * _CHUNK] + m[q + 32 * _CHUNK]
+        s1 = m[q + 4 * _CHUNK] + m[q + 20 * _CHUNK] + m[q + 36 * _CHUNK]
+        s2 = m[q + 8 * _CHUNK] + m[q + 24 * _CHUNK] + m[q + 40 * _CHUNK]
+        s3 = m[q + 12 * _CHUNK] + m[q + 28 * _CHUNK] + m[q + 44 * _CHUNK]
+        z0 = m[q + 16 * _CHUNK] - m[q + 32 * _CHUNK] - m[q + 48 * _CHUNK]
+        z1 = m[q + 20 * _CHUNK] - m[q + 36 * _CHUNK] - m[q + 52 * _CHUNK]
+        z2 = m[q + 24 * _CHUNK] - m[q + 40 * _CHUNK] - m[q + 56 * _CHUNK]
+        z3 = m[q + 28 * _CHUNK] - m[q + 44 * _CHUNK] - m[q + 60 * _CHUNK]
+        y00 = s0 + s1 + s2
+        y01 = s1 - s2 - s3
+        y10 = z0 + z1 + z2
+        y11 = z1 - z2 - z3
+        top = y00 if y00 > y01 else y01
+        bottom = y10 if y10 > y11 else y11
+        yt[t] = (top if top > bottom else bottom) + bias
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _output_unpooled(m, j, y, t0, n, quadrant, bias):
+    """The 2x2 outputs A^T m A + bias of tiles t0 .. t0 + n of output channel j of the block: output (a, b) of
+    tile t at y[(2 a + b) * quadrant + t]."""
+    yt = y[t0:]
+    for t in range(n):
+        q = j * _CHUNK + t
+        s0 = m[q] + m[q + 16 * _CHUNK] + m[q + 32 * _CHUNK]
+        s1 = m[q + 4 * _CHUNK] + m[q + 20 * _CHUNK] + m[q + 36 * _CHUNK]
+        s2 = m[q + 8 * _CHUNK] + m[q + 24 * _CHUNK] + m[q + 40 * _CHUNK]
+        s3 = m[q + 12 * _CHUNK] + m[q + 28 * _CHUNK] + m[q + 44 * _CHUNK]
+        z0 = m[q + 16 * _CHUNK] - m[q + 32 * _CHUNK] - m[q + 48 * _CHUNK]
+        z1 = m[q + 20 * _CHUNK] - m[q + 36 * _CHUNK] - m[q + 52 * _CHUNK]
+        z2 = m[q + 24 * _CHUNK] - m[q + 40 * _CHUNK] - m[q + 56 * _CHUNK]
+        z3 = m[q + 28 * _CHUNK] - m[q + 44 * _CHUNK] - m[q + 60 * _CHUNK]
+        yt[t] = s0 + s1 + s2 + bias
+        yt[quadrant + t] = s1 - s2 - s3 + bias
+        yt[2 * quadrant + t] = z0 + z1 + z2 + bias
+        yt[3 * quadrant + t] = z1 - z2 - z3 + bias
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _pooled_one_input(v, u, chunk, oc, y, t0, n, bias):
+    """With one input channel M_e = u[e, oc, 0] * V_e: the products are folded into the pooled output transform
+    (y[t0 + t] as _output_transform with pool == 2) instead of writing 16 rows of M per output channel, which
+    cost more than the transform (digits' first layer: 4 stores per input value loaded)."""
+    x = v[chunk * 16 * _CHUNK:]
+    w0, w1, w2, w3 = u[0, oc, 0], u[1, oc, 0], u[2, oc, 0], u[3, oc, 0]
+    w4, w5, w6, w7 = u[4, oc, 0], u[5, oc, 0], u[6, oc, 0], u[7, oc, 0]
+    w8, w9, w10, w11 = u[8, oc, 0], u[9, oc, 0], u[10, oc, 0], u[11, oc, 0]
+    w12, w13, w14, w15 = u[12, oc, 0], u[13, oc, 0], u[14, oc, 0], u[15, oc, 0]
+    yt = y[t0:]
+    for t in range(n):
+        m4, m5, m6, m7 = w4 * x[t + 4 * _CHUNK], w5 * x[t + 5 * _CHUNK], w6 * x[t + 6 * _CHUNK], w7 * x[t + 7 * _CHUNK]
+        m8, m9 = w8 * x[t + 8 * _CHUNK], w9 * x[t + 9 * _CHUNK]
+        m10, m11 = w10 * x[t + 10 * _CHUNK], w11 * x[t + 11 * _CHUNK]
+        s0 = w0 * x[t] + m4 + m8
+        s1 = w1 * x[t + _CHUNK] + m5 + m9
+        s2 = w2 * x[t + 2 * _CHUNK] + m6 + m10
+        s3 = w3 * x[t + 3 * _CHUNK] + m7 + m11
+        z0 = m4 - m8 - w12 * x[t + 12 * _CHUNK]
+        z1 = m5 - m9 - w13 * x[t + 13 * _CHUNK]
+        z2 = m6 - m10 - w14 * x[t + 14 * _CHUNK]
+        z3 = m7 - m11 - w15 * x[t + 15 * _CHUNK]
+        y00 = s0 + s1 + s2
+        y01 = s1 - s2 - s3
+        y10 = z0 + z1 + z2
+        y11 = z1 - z2 - z3
+        top = y00 if y00 > y01 else y01
+        bottom = y10 if y10 > y11 else y11
+        yt[t] = (top if top > bottom else bottom) + bias
 
 
 # The input transform and the products are separate compiled functions, not inlined: inlined into this loop nest
 # they ran 1.5-2x slower (measured on digits' layers); the output transform is faster inlined (not inlined, its
-# pool branch and row arguments cost ~3x).
+# row arguments cost ~3x).
 @njit(cache=True, nogil=True, error_model="numpy")
 def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool, act, alpha):
     """out[oc, out_top + y, out_left + x] for y < out_h, x < out_w = act(conv3x3(xp)[oc, y, x] + b[oc]) (pool 1)
@@ -267,20 +306,22 @@ def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool,
     C_out >= 4; act one of FLAT_ACTIVATIONS (leaky alpha >= 0 when pooling); scratch: at least
     winograd_scratch_size(C_in, out_h, out_w, pool) floats, contents ignored.
     """
+    if pool == 2:
+        winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, act, alpha)
+        return
     c_in = xp.shape[0]
     c_out = u.shape[1]
-    th, tw = (out_h, out_w) if pool == 2 else ((out_h + 1) // 2, (out_w + 1) // 2)
+    th, tw = (out_h + 1) // 2, (out_w + 1) // 2
     s = tw + 1
     n_tiles = th * s
     n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
     quadrant = n_chunks * _CHUNK
     rows_len = 4 * _BANDS
     v_len = n_chunks * 16 * c_in * _CHUNK
-    rows = scratch[:rows_len]
     v = scratch[rows_len:rows_len + v_len]
     m = scratch[rows_len + v_len:rows_len + v_len + 64 * _CHUNK]
     y_start = rows_len + v_len + 64 * _CHUNK
-    _input_transform(xp, rows, v, th, s, c_in)
+    _input_transform(xp, scratch[:rows_len], v, th, s, c_in)
     block = 0
     while block < c_out:
         # blocks of 4 output channels; the last block is shifted back to end at C_out (recomputing a few)
@@ -291,28 +332,63 @@ def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool,
             n = min(_CHUNK, (n_tiles - t0 + 7) // 8 * 8)
             _products4(u, v, m, oc, chunk, n, c_in)
             for j in range(4):
-                _output_transform(m, j, scratch[y_start + 4 * j * quadrant:y_start + 4 * (j + 1) * quadrant],
-                                  t0, n, quadrant, pool, b[oc + j])
+                _output_unpooled(m, j, scratch[y_start + 4 * j * quadrant:], t0, n, quadrant, b[oc + j])
         for j in range(4):
             y = scratch[y_start + 4 * j * quadrant:y_start + 4 * (j + 1) * quadrant]
-            if pool == 2:
-                _act_row(y, n_tiles, act, alpha)
-                for ty in range(th):
-                    dst = out[oc + j, out_top + ty, out_left:]
-                    src = y[ty * s:]
-                    for tx in range(tw):
-                        dst[tx] = src[tx]
-            else:
-                for k in range(4):
-                    _act_row(y[k * quadrant:], n_tiles, act, alpha)
-                for oy in range(out_h):
-                    dst = out[oc + j, out_top + oy, out_left:]
-                    half = oy // 2
-                    src_even = y[(oy % 2) * 2 * quadrant + half * s:]
-                    src_odd = y[((oy % 2) * 2 + 1) * quadrant + half * s:]
-                    for ox in range(out_w // 2):
-                        dst[2 * ox] = src_even[ox]
-                        dst[2 * ox + 1] = src_odd[ox]
-                    if out_w % 2:
-                        dst[out_w - 1] = src_even[out_w // 2]
+            for k in range(4):
+                _act_row(y[k * quadrant:], n_tiles, act, alpha)
+            for oy in range(out_h):
+                dst = out[oc + j, out_top + oy, out_left:]
+                half = oy // 2
+                src_even = y[(oy % 2) * 2 * quadrant + half * s:]
+                src_odd = y[((oy % 2) * 2 + 1) * quadrant + half * s:]
+                for ox in range(out_w // 2):
+                    dst[2 * ox] = src_even[ox]
+                    dst[2 * ox + 1] = src_odd[ox]
+                if out_w % 2:
+                    dst[out_w - 1] = src_even[out_w // 2]
+        block += 4
+
+
+# What the Model plans (conv + 2x2 max pool) and the digits executor carries: a kernel of its own so that the
+# executor does not compile the unpooled output paths (~0.35 s of the empty-cache compile).
+@njit(cache=True, nogil=True, error_model="numpy")
+def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, act, alpha):
+    """winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, 2, act, alpha)."""
+    c_in = xp.shape[0]
+    c_out = u.shape[1]
+    th, tw = out_h, out_w
+    s = tw + 1
+    n_tiles = th * s
+    n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
+    quadrant = n_chunks * _CHUNK
+    rows_len = 4 * _BANDS
+    v_len = n_chunks * 16 * c_in * _CHUNK
+    v = scratch[rows_len:rows_len + v_len]
+    m = scratch[rows_len + v_len:rows_len + v_len + 64 * _CHUNK]
+    y_start = rows_len + v_len + 64 * _CHUNK
+    _input_transform(xp, scratch[:rows_len], v, th, s, c_in)
+    block = 0
+    while block < c_out:
+        # blocks of 4 output channels; the last block is shifted back to end at C_out (recomputing a few)
+        oc = min(block, c_out - 4)
+        for chunk in range(n_chunks):
+            t0 = chunk * _CHUNK
+            # whole SIMD vectors: the lanes past the last tile compute junk nobody reads
+            n = min(_CHUNK, (n_tiles - t0 + 7) // 8 * 8)
+            if c_in == 1:
+                for j in range(4):
+                    _pooled_one_input(v, u, chunk, oc + j, scratch[y_start + j * quadrant:], t0, n, b[oc + j])
+                continue
+            _products4(u, v, m, oc, chunk, n, c_in)
+            for j in range(4):
+                _output_pooled(m, j, scratch[y_start + j * quadrant:], t0, n, b[oc + j])
+        for j in range(4):
+            y = scratch[y_start + j * quadrant:y_start + (j + 1) * quadrant]
+            _act_row(y, n_tiles, act, alpha)
+            for ty in range(th):
+                dst = out[oc + j, out_top + ty, out_left:]
+                src = y[ty * s:]
+                for tx in range(tw):
+                    dst[tx] = src[tx]
         block += 4
