@@ -369,6 +369,14 @@ calls = {
     "depthwise3x3_same": (K.depthwise3x3_same, (x, wd, b[:4], f32(4, 8, 8), f32(8), 1, 0.0)),
     "conv_channels_last": (K.conv_channels_last, (xp, K.channels_last_weights(w3), b, out, f32(xp.size), 1, 0.0)),
     "conv_patches": (K.conv_patches, (xp, w3, b, pool_out.repeat(2, axis=0), f32(4 * 64 * 36 + 8 * 64), 2, 1, 0.0)),
+    "winograd_conv": (K.winograd_conv, (xp, K.winograd_weights(w3), b, out, f32(K.winograd_scratch_size(4, 8, 8, 1)),
+                                        8, 8, 0, 0, 1, 1, 0.0)),
+    "winograd_conv_pooled": (K.winograd_conv_pooled, (xp, K.winograd_weights(w3), b, pool_out.repeat(2, axis=0),
+                                                      f32(K.winograd_scratch_size(4, 4, 4, 2)), 4, 4, 0, 0, 1, 0.0)),
+    "winograd_conv_pooled 1 input": (K.winograd_conv_pooled, (xp[:1].copy(), K.winograd_weights(w3[:, :1]), b,
+                                                              pool_out.repeat(2, axis=0),
+                                                              f32(K.winograd_scratch_size(1, 4, 4, 2)), 4, 4, 0, 0,
+                                                              1, 0.0)),
 }
 extra = {}
 for name, (kernel, args) in calls.items():
@@ -622,3 +630,78 @@ def test_depthwise3x3_same_is_conv2d_on_the_padded_map(channels, mult, height, w
     K.depthwise3x3_same(x, w, b, out, np.full(width, np.nan, np.float32), act, 0.0)
     np.testing.assert_array_equal(out, expected)
     assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, 0.0))
+
+
+# --- Winograd F(2x2, 3x3) ----------------------------------------------------------------------------------------
+
+def run_winograd(x, w, b, pool, act, alpha, out_top=0, out_left=0, margin=(0, 0)):
+    """winograd_conv on x padded by 1 (NaN beyond the padded buffer, NaN scratch), writing at (out_top, out_left)
+    of a NaN-filled out with `margin` extra rows / columns after the result; returns (out, the result region)."""
+    rng = np.random.default_rng(0)
+    _, xp = guarded(x.shape, rng)
+    xp[:, 1:-1, 1:-1] = x
+    c_out = w.shape[0]
+    out_h, out_w = x.shape[1] // pool, x.shape[2] // pool
+    out = np.full((c_out, out_top + out_h + margin[0], out_left + out_w + margin[1]), np.nan, np.float32)
+    scratch = np.full(K.winograd_scratch_size(x.shape[0], out_h, out_w, pool), np.nan, np.float32)
+    K.winograd_conv(xp, K.winograd_weights(w), b, out, scratch, out_h, out_w, out_top, out_left, pool, act, alpha)
+    return out, out[:, out_top:out_top + out_h, out_left:out_left + out_w]
+
+
+@pytest.mark.parametrize("c_in, c_out, height, width", [
+    (1, 8, 28, 28), (8, 16, 14, 14), (16, 32, 7, 7),   # the digits layers
+    (3, 5, 7, 9), (2, 7, 5, 6), (5, 4, 9, 7), (9, 6, 1, 1), (1, 4, 2, 3), (6, 9, 3, 1),
+])
+@pytest.mark.parametrize("pool", [1, 2])
+@pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.1), (3, 0.0)])
+def test_winograd_conv_matches_reference_conv_then_pool(c_in, c_out, height, width, pool, act, alpha):
+    rng = np.random.default_rng(c_in * 1000 + c_out * 10 + height)
+    x = uniform(rng, (c_in, height, width))
+    w = uniform(rng, (c_out, c_in, 3, 3), 1.0 / np.sqrt(c_in * 9))
+    b = uniform(rng, (c_out,), 0.5)
+    expected = R.conv2d(x, w, b, 1, 1, 1, 1, act, alpha)
+    if pool == 2:
+        if height < 2 or width < 2:
+            pytest.skip("no 2x2 pooling window in a map this small")
+        expected = R.max_pool(expected, 2)
+    out, result = run_winograd(x, w, b, pool, act, alpha)
+    assert_close(result, expected)
+
+
+@given(c_in=st.integers(1, 9), c_out=st.integers(4, 11), height=st.integers(1, 19), width=st.integers(1, 19),
+       pool=st.sampled_from([1, 2]), act=st.sampled_from([0, 1, 2, 3]), alpha=ALPHAS,
+       out_top=st.integers(0, 2), out_left=st.integers(0, 3), margin=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+       seed=st.integers(0, 2**16))
+@SETTINGS
+def test_winograd_conv_writes_the_reference_at_its_offset_and_nothing_else(c_in, c_out, height, width, pool, act,
+                                                                          alpha, out_top, out_left, margin, seed):
+    assume(pool == 1 or (height >= 2 and width >= 2))
+    rng = np.random.default_rng(seed)
+    x = uniform(rng, (c_in, height, width))
+    w = uniform(rng, (c_out, c_in, 3, 3), 1.0 / np.sqrt(c_in * 9))
+    b = uniform(rng, (c_out,), 0.5)
+    expected = R.conv2d(x, w, b, 1, 1, 1, 1, act, alpha)
+    if pool == 2:
+        expected = R.max_pool(expected, 2)
+    out, result = run_winograd(x, w, b, pool, act, alpha, out_top, out_left, margin)
+    assert_close(result, expected)
+    # everything around the result (e.g. the next layer's padding border) is left as it was
+    outside = np.ones(out.shape, bool)
+    outside[:, out_top:out_top + expected.shape[1], out_left:out_left + expected.shape[2]] = False
+    assert np.isnan(out[outside]).all()
+
+
+def test_winograd_weights_are_g_w_gt():
+    rng = np.random.default_rng(3)
+    w = uniform(rng, (5, 2, 3, 3))
+    g = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+    u = K.winograd_weights(w)
+    assert u.shape == (16, 5, 2) and u.dtype == np.float32 and u.flags.c_contiguous
+    for o in range(5):
+        for c in range(2):
+            np.testing.assert_allclose(u[:, o, c].reshape(4, 4), g @ w[o, c].astype(np.float64) @ g.T, atol=1e-6)
+
+
+def test_winograd_fits_bounds_the_map_size():
+    assert K.winograd_fits(14, 14, 2) and K.winograd_fits(28, 28, 1)
+    assert not K.winograd_fits(64, 64, 2) and not K.winograd_fits(128, 128, 1)

@@ -506,3 +506,22 @@ def test_run_state_lives_in_one_arena(all_layers):
     state = all_layers.program.state
     for name, array in [("input", all_layers.input), ("output", all_layers.output)] + all_layers.feature_maps():
         assert np.shares_memory(array, state), name
+
+
+def test_bundled_digits_runs_its_convs_as_winograd_and_matches_the_reference():
+    from stream_cnn.model.kernels import program
+
+    model = load_model(Path(__file__).resolve().parents[1] / "stream_cnn" / "model" / "zoo" / "digits.toml")
+    (executor, (ops, _, _, _)), = model._steps
+    assert executor is program.run_basic
+    assert list(ops[:, 0]) == [program.OP_PAD, program.OP_WINOGRAD] * 3 + [program.OP_DENSE_LINEAR,
+                                                                            program.OP_SOFTMAX]
+    rng = np.random.default_rng(4)
+    for _ in range(3):
+        # digit-like inputs: mostly dark, a few bright strokes
+        x = (rng.random(model.input.shape) < 0.2).astype(np.float32) * rng.random(model.input.shape, np.float32)
+        probs = model.forward(x).copy()
+        assert close(probs, model.reference_forward(x))
+        reference = model.reference_outputs(x)
+        for name, pooled in (("conv1", "pool1"), ("conv2", "pool2"), ("conv3", "pool3")):
+            assert close(model.buffer(name), reference[pooled])

@@ -378,10 +378,31 @@ class _ConvBase(Layer):
         runtime.step(kernels.conv_patches, x, self.run_weight, self.run_bias, out, runtime.scratch(size), pool,
                      self.run_act, self.run_alpha)
 
+    def _winograd_eligible(self, out_h, out_w, pool):
+        """True if kernels.winograd_conv can compute this layer (3x3, stride 1, no dilation, no groups, >= 4
+        filters, an activation it applies itself, a map whose bands fit its scratch layout)."""
+        return (self.kernel == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1) and self.groups == 1
+                and self.output_shape[0] >= 4 and self.run_act in kernels.FLAT_ACTIVATIONS
+                and kernels.winograd_fits(out_h, out_w, pool))
+
+    def _plan_winograd_pooled(self, runtime, x, pooled):
+        c_out, out_h, out_w = pooled.shape
+        # U = G g G^T once, from the folded weights; the Program copies it into the params arena
+        u = kernels.winograd_weights(self.run_weight)
+        scratch = runtime.scratch(kernels.winograd_scratch_size(x.shape[0], out_h, out_w, 2))
+        runtime.step(kernels.winograd_conv_pooled, x, u, self.run_bias, pooled, scratch, out_h, out_w, 0, 0,
+                     self.run_act, self.run_alpha)
+
     def plan_pooled(self, runtime, input_names, inputs, pooled):
         """Emit conv + bias + activation + 2x2 stride-2 max pool as one call writing `pooled` (flat_eligible
         convs with a monotone activation only; the Model checks)."""
         x = self._padded_input(runtime, input_names, inputs)
+        if self._winograd_eligible(pooled.shape[1], pooled.shape[2], 2):
+            # Measured on digits' three conv+pool layers against the kernels below, same process (a loaded
+            # machine): 1->8 on 28x28 2.4 vs 3.5 us (flat), 8->16 on 14x14 5.2 vs 9.6 (flat), 16->32 on 7x7 7.9 vs
+            # 8.8 (patches).
+            self._plan_winograd_pooled(runtime, x, pooled)
+            return
         if self._patches_pay(4 * pooled.shape[1] * pooled.shape[2]):
             self._plan_patches(runtime, x, pooled, 2)
             return

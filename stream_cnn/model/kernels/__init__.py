@@ -8,8 +8,9 @@ Beyond the contract's kernels, the Model plans faster equivalents where they mea
 to the NumPy twin by tests/test_kernels.py): conv3x3_flat and conv_patches (3x3 / small-map convs, optionally
 with the following 2x2 max pool fused), conv_channels_last (small-map heads), depthwise3x3_same (padding without
 a pad copy), pointwise_small (1x1 convs on few pixels), subsample_into (strided 1x1 convs), max_pool_separable,
-max_pool_flat, max_pool_flat_add (a pool and the residual add after it), activate_inplace. kernels/program.py
-holds the executors that run a whole forward pass in one call from Python.
+max_pool_flat, max_pool_flat_add (a pool and the residual add after it), activate_inplace, winograd_conv (3x3
+stride-1 convs as Winograd F(2x2, 3x3), optionally with the following 2x2 max pool fused; winograd_conv_pooled is
+its pooled half). kernels/program.py holds the executors that run a whole forward pass in one call from Python.
 """
 from stream_cnn.model.kernels.activations import (ACTIVATIONS, activate_inplace, activate_into, activation, glu,
                                                   softmax)
@@ -33,6 +34,8 @@ from stream_cnn.model.kernels.conv import (
 )
 from stream_cnn.model.kernels.dense import dense
 from stream_cnn.model.kernels.elementwise import add, concat_into
+from stream_cnn.model.kernels.winograd import (winograd_conv, winograd_conv_pooled, winograd_fits,
+                                               winograd_scratch_size, winograd_weights)
 from stream_cnn.model.kernels.pool import (
     adaptive_avg_pool,
     adaptive_max_pool,
@@ -86,4 +89,9 @@ __all__ = [
     "softmax",
     "subsample_into",
     "use_parallel_conv",
+    "winograd_conv",
+    "winograd_conv_pooled",
+    "winograd_fits",
+    "winograd_scratch_size",
+    "winograd_weights",
 ]

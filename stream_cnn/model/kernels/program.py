@@ -13,9 +13,8 @@ FLOAT_SLOTS columns, one row per op.
 
 Two executors, because an executor compiles every kernel it can reach (Numba types all branches), and Numba
 re-optimises every callee's code again inside each caller that links it, so nesting and reach cost compile time:
-- run_basic knows only the ops of plain 3x3-conv / 2x2-pool / dense classifiers like digits (flat and patch
-  convs with their pool fused, padding copies, dense without activation, softmax), so a cold start compiles
-  little;
+- run_basic knows only the ops of plain 3x3-conv / 2x2-pool / dense classifiers like digits (Winograd convs
+  with their pool fused, padding copies, dense without activation, softmax), so a cold start compiles little;
 - run_full knows every op the Model emits except those with non-float arguments (fractional_max_pool, whose
   bins are int64 arrays), which stay plain Python calls between program segments.
 The Model picks run_basic when every op of a segment is in BASIC_OPS.
@@ -34,6 +33,7 @@ from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.pool import (adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool,
                                            global_max_pool, max_pool, max_pool_flat, max_pool_flat_add,
                                            max_pool_separable, min_pool)
+from stream_cnn.model.kernels.winograd import winograd_conv_pooled
 
 ARRAY_SLOTS = 5
 ARRAY_FIELDS = 6
@@ -67,10 +67,13 @@ OP_MAX_POOL_FLAT_ADD = 24
 OP_CONV_CHANNELS_LAST = 25
 OP_DEPTHWISE3X3_SAME = 26
 OP_CONV_PATCHES = 8
+OP_WINOGRAD = 27
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
-BASIC_OPS = frozenset({OP_PAD, OP_CONV3X3_FLAT, OP_CONV_PATCHES, OP_DENSE_LINEAR, OP_SOFTMAX})
+# digits' convs all run as winograd_conv_pooled, so run_basic no longer carries conv3x3_flat / conv_patches (each kernel an
+# executor can reach costs compile time on an empty cache); models still planning those run under run_full.
+BASIC_OPS = frozenset({OP_PAD, OP_WINOGRAD, OP_DENSE_LINEAR, OP_SOFTMAX})
 
 # kernel -> (op code, argument kinds): "1".."4" = float32 C-contiguous array of that rank, "i" int, "f" float.
 KERNEL_OPS = {
@@ -97,6 +100,7 @@ KERNEL_OPS = {
     pointwise_small: (OP_POINTWISE_SMALL, "34131if"),
     conv_channels_last: (OP_CONV_CHANNELS_LAST, "34131if"),
     depthwise3x3_same: (OP_DEPTHWISE3X3_SAME, "34131if"),
+    winograd_conv_pooled: (OP_WINOGRAD, "33131iiiiif"),
 }
 
 def specialise(kernel, args):
@@ -150,12 +154,10 @@ def _run_basic_op(row, alpha, state, params):
     code = row[0]
     if code == OP_PAD:
         pad_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1])
-    elif code == OP_CONV3X3_FLAT:
-        conv3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                     _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
-    elif code == OP_CONV_PATCHES:
-        conv_patches(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                     _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
+    elif code == OP_WINOGRAD:
+        winograd_conv_pooled(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
+                             _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], row[i + 2],
+                             row[i + 3], row[i + 4], alpha)
     elif code == OP_DENSE_LINEAR:
         dense_linear(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
                      _v1(row, 3, state, params))
@@ -184,7 +186,13 @@ def run_full(ops, reals, state, params):
         alpha = reals[index, 0]
         if _run_basic_op(row, alpha, state, params):
             continue
-        if code == OP_CONV2D:
+        if code == OP_CONV3X3_FLAT:
+            conv3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                         _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
+        elif code == OP_CONV_PATCHES:
+            conv_patches(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                         _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
+        elif code == OP_CONV2D:
             conv2d(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                    _v3(row, 3, state, params), row[i], row[i + 1], row[i + 2], row[i + 3], row[i + 4], row[i + 5],
                    alpha)

@@ -1,0 +1,394 @@
+"""Winograd F(2x2, 3x3) convolution: 3x3 stride-1 undilated ungrouped conv with bias, a piecewise-linear
+activation (FLAT_ACTIVATIONS) and optionally the following 2x2 stride-2 max pool fused.
+
+Each 2x2 block of conv outputs (a tile) is A^T [(G g G^T) * (B^T d B)] A, d the 4x4 input patch under it, g the
+3x3 kernel: 16 multiplies per tile and input/output channel pair instead of 36. With U = G g G^T computed once at
+load (winograd_weights) and V = B^T d B computed once per input channel and tile, the 16 products summed over
+the input channels are 16 independent matrix products M_e (C_out, tiles) = U_e (C_out, C_in) . V_e (C_in, tiles),
+e = 0..15 the position in the 4x4 transformed tile. A 2x2 max pool of the conv output is one tile reduced to
+its max, so with pool = 2 the tiles are exactly the pooled outputs (floor semantics: an odd last row/column of
+the conv output is never computed).
+
+Why the loops look the way they do (digits' maps are 28, 14 and 7 wide, so rows are shorter than a SIMD vector
+and a loop along them runs scalar; the stages here run along longer contiguous axes instead):
+- Tiles are numbered t = ty * S + tx with S = tiles_w + 1 (one junk tile per tile row), so the horizontal half
+  of the input transform reads the vertically transformed bands of a channel, laid end to end, at 2 t + k: one
+  stride-2 loop over all the channel's tiles. The vertical half runs per (channel, tile row) along the input row.
+- The products run along the tiles (the contiguous axis of V and M), 4 output x 4 input channels per pass, so
+  each V value loaded feeds four accumulators; the accumulators of one block of 4 output channels (16 x 4 rows of
+  a chunk of tiles) stay in L1 and the output transform, bias and pool run on them right away.
+- Rows that one loop reads or writes together sit a literal distance apart (_CHUNK, _BANDS): see _CHUNK.
+- With one input channel (digits' first layer) the products are folded into the pooled output transform: M_e is
+  just U_e V_e, and writing it out cost more than the transform.
+- The output transform is one loop over the tiles per output channel into a row of scratch; the values are then
+  copied to their (row, column) places in out, at out[oc, out_top + y, out_left + x], so a caller can write
+  straight into the interior of the next layer's padded buffer.
+
+Tried and dropped: output channels as the vector axis for maps of few tiles (digits' 7x7 layer: products 5.5 ->
+4.1 us, the layer 7.6 -> 6.7 us, but the second code path added ~1.5 s to the empty-cache compile of digits);
+4 output x 8 input channels or 8 x 4 per pass, and two transformed positions per pass (all 5-20% slower); the
+helpers inlined into winograd_conv (the input transform and products ran 1.5-2x slower).
+"""
+import numpy as np
+from numba import njit
+
+# G of F(2x2, 3x3): U = G g G^T (4x4 from 3x3); applied once at load, in float64.
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+
+def winograd_weights(w):
+    """U (16, C_out, C_in) float32 from w (C_out, C_in, 3, 3): U[4 i + j, o, c] = (G w[o, c] G^T)[i, j]."""
+    w = np.asarray(w, dtype=np.float64)
+    u = np.einsum("ik,ockl,jl->ijoc", _G, w, _G)
+    return np.ascontiguousarray(u.reshape(16, w.shape[0], w.shape[1]).astype(np.float32))
+
+# Tiles are processed in chunks of _CHUNK: every row of V (one transformed position e, one input channel) and of
+# M (one e, one output channel of the block) is _CHUNK floats apart from the next, a literal distance, so LLVM can
+# tell the rows of one product loop apart at compile time. With runtime row distances it checked every pair of
+# them for overlap before each loop (~80 instructions), which cost more than the 16-tile loops themselves.
+_CHUNK = 64
+# Floats per vertically transformed block of one input channel (4 blocks, a literal distance apart for the same
+# reason); winograd_fits says which layers stay within it.
+_BANDS = 2048
+
+
+def winograd_tiles(out_h, out_w, pool):
+    """(tile rows, tiles per row) for an output of out_h x out_w after pooling by pool (1 or 2)."""
+    if pool == 2:
+        return out_h, out_w
+    return (out_h + 1) // 2, (out_w + 1) // 2
+
+
+def winograd_fits(out_h, out_w, pool):
+    """True if winograd_conv takes an output of this size (one channel's bands must fit in _BANDS floats)."""
+    th, tw = winograd_tiles(out_h, out_w, pool)
+    return th * 2 * (tw + 1) + 70 <= _BANDS
+
+
+def winograd_scratch_size(c_in, out_h, out_w, pool):
+    """Floats of scratch winograd_conv needs (contents ignored between calls)."""
+    th, tw = winograd_tiles(out_h, out_w, pool)
+    s = tw + 1
+    n_tiles = th * s
+    n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
+    rows = 4 * _BANDS                            # one channel's vertically transformed bands, 4 blocks
+    v = n_chunks * 16 * c_in * _CHUNK            # V
+    m = 16 * 4 * _CHUNK                          # M of one chunk for one block of 4 output channels
+    y = 16 * n_chunks * _CHUNK                   # 4 output channels x 4 output positions per tile
+    return rows + v + m + y
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _input_transform(xp, rows, v, th, s, c_in):
+    """v[((chunk * c_in + c) * 16 + e) * _CHUNK + t % _CHUNK] = (B^T d B)[i, j], e = 4 i + j, d the 4x4 patch of
+    xp[c] at (2 ty, 2 tx), t = ty * s + tx, chunk = t // _CHUNK. One channel at a time: B^T down the columns of
+    each 4-row band into rows (4 blocks _BANDS apart), then B along the band rows into v."""
+    hp, wp = xp.shape[1], xp.shape[2]
+    width = 2 * s
+    n_cols = min(width, wp)
+    n_tiles = th * s
+    n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
+    zero = np.float32(0.0)
+    for c in range(c_in):
+        plane = xp[c]
+        for ty in range(th):
+            o = rows[ty * width:]
+            y = 2 * ty
+            if y + 3 < hp:
+                d0 = plane[y]
+                d1 = plane[y + 1]
+                d2 = plane[y + 2]
+                d3 = plane[y + 3]
+                for x in range(n_cols):
+                    a, b, e, f = d0[x], d1[x], d2[x], d3[x]
+                    o[x] = a - e
+                    o[x + _BANDS] = b + e
+                    o[x + 2 * _BANDS] = e - b
+                    o[x + 3 * _BANDS] = b - f
+            else:
+                # the band runs past the input's last row (only for an unpooled odd height): zeros there
+                for x in range(n_cols):
+                    a = plane[y, x]
+                    b = plane[y + 1, x] if y + 1 < hp else zero
+                    e = plane[y + 2, x] if y + 2 < hp else zero
+                    o[x] = a - e
+                    o[x + _BANDS] = b + e
+                    o[x + 2 * _BANDS] = e - b
+                    o[x + 3 * _BANDS] = b
+            for x in range(n_cols, width):   # past the input's last column (unpooled odd width)
+                o[x] = zero
+                o[x + _BANDS] = zero
+                o[x + 2 * _BANDS] = zero
+                o[x + 3 * _BANDS] = zero
+        # tile t starts at column 2 t of the bands laid end to end (s = width / 2)
+        for chunk in range(n_chunks):
+            t0 = chunk * _CHUNK
+            # at least 32 lanes: LLVM vectorises this loop only from 32 iterations on (measured: 16 tiles cost as
+            # much as 64); the extra lanes read past the bands and compute junk nobody reads
+            n = min(_CHUNK, (n_tiles - t0 + 31) // 32 * 32)
+            for i in range(4):
+                src = rows[i * _BANDS + 2 * t0:]
+                dst = v[((chunk * c_in + c) * 16 + 4 * i) * _CHUNK:]
+                for t in range(n):
+                    a, b, e, f = src[2 * t], src[2 * t + 1], src[2 * t + 2], src[2 * t + 3]
+                    dst[t] = a - e
+                    dst[t + _CHUNK] = b + e
+                    dst[t + 2 * _CHUNK] = e - b
+                    dst[t + 3 * _CHUNK] = b - f
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _weights4(ue, oc, c):
+    """u_e[oc + j, c + i] for j, i = 0..3, row by row."""
+    return (ue[oc, c], ue[oc, c + 1], ue[oc, c + 2], ue[oc, c + 3],
+            ue[oc + 1, c], ue[oc + 1, c + 1], ue[oc + 1, c + 2], ue[oc + 1, c + 3],
+            ue[oc + 2, c], ue[oc + 2, c + 1], ue[oc + 2, c + 2], ue[oc + 2, c + 3],
+            ue[oc + 3, c], ue[oc + 3, c + 1], ue[oc + 3, c + 2], ue[oc + 3, c + 3])
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _products4(u, v, m, oc, chunk, n, c_in):
+    """m[(4 e + j) * _CHUNK + t] = sum over c of u[e, oc + j, c] * v[((chunk * c_in + c) * 16 + e) * _CHUNK + t]
+    for j = 0..3, t < n, all 16 e: 4 output x 4 input channels per pass, each V value loaded feeding 4 sums."""
+    for e in range(16):
+        ue = u[e]
+        x = v[(chunk * c_in * 16 + e) * _CHUNK:]
+        r = m[e * 4 * _CHUNK:]
+        if c_in >= 4:
+            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(ue, oc, 0)
+            for t in range(n):
+                p0, p1, p2, p3 = x[t], x[t + 16 * _CHUNK], x[t + 32 * _CHUNK], x[t + 48 * _CHUNK]
+                r[t] = a0 * p0 + a1 * p1 + a2 * p2 + a3 * p3
+                r[t + _CHUNK] = b0 * p0 + b1 * p1 + b2 * p2 + b3 * p3
+                r[t + 2 * _CHUNK] = c0 * p0 + c1 * p1 + c2 * p2 + c3 * p3
+                r[t + 3 * _CHUNK] = d0 * p0 + d1 * p1 + d2 * p2 + d3 * p3
+            c = 4
+        else:
+            a0, b0, c0, d0 = ue[oc, 0], ue[oc + 1, 0], ue[oc + 2, 0], ue[oc + 3, 0]
+            for t in range(n):
+                p0 = x[t]
+                r[t] = a0 * p0
+                r[t + _CHUNK] = b0 * p0
+                r[t + 2 * _CHUNK] = c0 * p0
+                r[t + 3 * _CHUNK] = d0 * p0
+            c = 1
+        while c + 4 <= c_in:
+            xc = x[c * 16 * _CHUNK:]
+            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(ue, oc, c)
+            for t in range(n):
+                p0, p1, p2, p3 = xc[t], xc[t + 16 * _CHUNK], xc[t + 32 * _CHUNK], xc[t + 48 * _CHUNK]
+                r[t] += a0 * p0 + a1 * p1 + a2 * p2 + a3 * p3
+                r[t + _CHUNK] += b0 * p0 + b1 * p1 + b2 * p2 + b3 * p3
+                r[t + 2 * _CHUNK] += c0 * p0 + c1 * p1 + c2 * p2 + c3 * p3
+                r[t + 3 * _CHUNK] += d0 * p0 + d1 * p1 + d2 * p2 + d3 * p3
+            c += 4
+        while c < c_in:
+            xc = x[c * 16 * _CHUNK:]
+            a0, b0, c0, d0 = ue[oc, c], ue[oc + 1, c], ue[oc + 2, c], ue[oc + 3, c]
+            for t in range(n):
+                p0 = xc[t]
+                r[t] += a0 * p0
+                r[t + _CHUNK] += b0 * p0
+                r[t + 2 * _CHUNK] += c0 * p0
+                r[t + 3 * _CHUNK] += d0 * p0
+            c += 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _act_row(row, n, act, alpha):
+    """Identity, relu, leaky relu or relu6 (FLAT_ACTIVATIONS) in place on row[:n]."""
+    zero = np.float32(0.0)
+    if act == 1:
+        for i in range(n):
+            val = row[i]
+            row[i] = val if val > zero else zero
+    elif act == 2:
+        slope = np.float32(alpha)
+        for i in range(n):
+            val = row[i]
+            row[i] = val if val > zero else slope * val
+    elif act == 3:
+        six = np.float32(6.0)
+        for i in range(n):
+            val = row[i]
+            val = val if val > zero else zero
+            row[i] = val if val < six else six
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _output_pooled(m, j, y, t0, n, bias):
+    """y[t0 + t] = max of the 2x2 outputs A^T m A of tile t0 + t, + bias, for output channel j of the block
+    (position e = 4 i + k of the transformed tile at m[(4 e + j) * _CHUNK + t])."""
+    yt = y[t0:]
+    for t in range(n):
+        q = j * _CHUNK + t
+        # rows of A^T m: s = row 0, z = row 1
+        s0 = m[q] + m[q + 16 * _CHUNK] + m[q + 32 * _CHUNK]
+        s1 = m[q + 4 * _CHUNK] + m[q + 20 * _CHUNK] + m[q + 36 * _CHUNK]
+        s2 = m[q + 8 * _CHUNK] + m[q + 24 * _CHUNK] + m[q + 40 * _CHUNK]
+        s3 = m[q + 12 * _CHUNK] + m[q + 28 * _CHUNK] + m[q + 44 * _CHUNK]
+        z0 = m[q + 16 * _CHUNK] - m[q + 32 * _CHUNK] - m[q + 48 * _CHUNK]
+        z1 = m[q + 20 * _CHUNK] - m[q + 36 * _CHUNK] - m[q + 52 * _CHUNK]
+        z2 = m[q + 24 * _CHUNK] - m[q + 40 * _CHUNK] - m[q + 56 * _CHUNK]
+        z3 = m[q + 28 * _CHUNK] - m[q + 44 * _CHUNK] - m[q + 60 * _CHUNK]
+        y00 = s0 + s1 + s2
+        y01 = s1 - s2 - s3
+        y10 = z0 + z1 + z2
+        y11 = z1 - z2 - z3
+        top = y00 if y00 > y01 else y01
+        bottom = y10 if y10 > y11 else y11
+        yt[t] = (top if top > bottom else bottom) + bias
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _output_unpooled(m, j, y, t0, n, quadrant, bias):
+    """The 2x2 outputs A^T m A + bias of tiles t0 .. t0 + n of output channel j of the block: output (a, b) of
+    tile t at y[(2 a + b) * quadrant + t]."""
+    yt = y[t0:]
+    for t in range(n):
+        q = j * _CHUNK + t
+        s0 = m[q] + m[q + 16 * _CHUNK] + m[q + 32 * _CHUNK]
+        s1 = m[q + 4 * _CHUNK] + m[q + 20 * _CHUNK] + m[q + 36 * _CHUNK]
+        s2 = m[q + 8 * _CHUNK] + m[q + 24 * _CHUNK] + m[q + 40 * _CHUNK]
+        s3 = m[q + 12 * _CHUNK] + m[q + 28 * _CHUNK] + m[q + 44 * _CHUNK]
+        z0 = m[q + 16 * _CHUNK] - m[q + 32 * _CHUNK] - m[q + 48 * _CHUNK]
+        z1 = m[q + 20 * _CHUNK] - m[q + 36 * _CHUNK] - m[q + 52 * _CHUNK]
+        z2 = m[q + 24 * _CHUNK] - m[q + 40 * _CHUNK] - m[q + 56 * _CHUNK]
+        z3 = m[q + 28 * _CHUNK] - m[q + 44 * _CHUNK] - m[q + 60 * _CHUNK]
+        yt[t] = s0 + s1 + s2 + bias
+        yt[quadrant + t] = s1 - s2 - s3 + bias
+        yt[2 * quadrant + t] = z0 + z1 + z2 + bias
+        yt[3 * quadrant + t] = z1 - z2 - z3 + bias
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _pooled_one_input(v, u, chunk, oc, y, t0, n, bias):
+    """With one input channel M_e = u[e, oc, 0] * V_e: the products are folded into the pooled output transform
+    (y[t0 + t] as _output_transform with pool == 2) instead of writing 16 rows of M per output channel, which
+    cost more than the transform (digits' first layer: 4 stores per input value loaded)."""
+    x = v[chunk * 16 * _CHUNK:]
+    w0, w1, w2, w3 = u[0, oc, 0], u[1, oc, 0], u[2, oc, 0], u[3, oc, 0]
+    w4, w5, w6, w7 = u[4, oc, 0], u[5, oc, 0], u[6, oc, 0], u[7, oc, 0]
+    w8, w9, w10, w11 = u[8, oc, 0], u[9, oc, 0], u[10, oc, 0], u[11, oc, 0]
+    w12, w13, w14, w15 = u[12, oc, 0], u[13, oc, 0], u[14, oc, 0], u[15, oc, 0]
+    yt = y[t0:]
+    for t in range(n):
+        m4, m5, m6, m7 = w4 * x[t + 4 * _CHUNK], w5 * x[t + 5 * _CHUNK], w6 * x[t + 6 * _CHUNK], w7 * x[t + 7 * _CHUNK]
+        m8, m9 = w8 * x[t + 8 * _CHUNK], w9 * x[t + 9 * _CHUNK]
+        m10, m11 = w10 * x[t + 10 * _CHUNK], w11 * x[t + 11 * _CHUNK]
+        s0 = w0 * x[t] + m4 + m8
+        s1 = w1 * x[t + _CHUNK] + m5 + m9
+        s2 = w2 * x[t + 2 * _CHUNK] + m6 + m10
+        s3 = w3 * x[t + 3 * _CHUNK] + m7 + m11
+        z0 = m4 - m8 - w12 * x[t + 12 * _CHUNK]
+        z1 = m5 - m9 - w13 * x[t + 13 * _CHUNK]
+        z2 = m6 - m10 - w14 * x[t + 14 * _CHUNK]
+        z3 = m7 - m11 - w15 * x[t + 15 * _CHUNK]
+        y00 = s0 + s1 + s2
+        y01 = s1 - s2 - s3
+        y10 = z0 + z1 + z2
+        y11 = z1 - z2 - z3
+        top = y00 if y00 > y01 else y01
+        bottom = y10 if y10 > y11 else y11
+        yt[t] = (top if top > bottom else bottom) + bias
+
+
+# The input transform and the products are separate compiled functions, not inlined: inlined into this loop nest
+# they ran 1.5-2x slower (measured on digits' layers); the output transform is faster inlined (not inlined, its
+# row arguments cost ~3x).
+@njit(cache=True, nogil=True, error_model="numpy")
+def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool, act, alpha):
+    """out[oc, out_top + y, out_left + x] for y < out_h, x < out_w = act(conv3x3(xp)[oc, y, x] + b[oc]) (pool 1)
+    or act(max of the 2x2 block at (2 y, 2 x) of conv3x3(xp)[oc] + b[oc]) (pool 2); the rest of out untouched.
+
+    xp (C_in, Hp, Wp): padded input, read like conv2d with stride 1 (rows past Hp / columns past Wp, reached
+    only by the last tile of an unpooled odd size, count as zeros); u = winograd_weights(w) (16, C_out, C_in);
+    C_out >= 4; act one of FLAT_ACTIVATIONS (leaky alpha >= 0 when pooling); scratch: at least
+    winograd_scratch_size(C_in, out_h, out_w, pool) floats, contents ignored.
+    """
+    if pool == 2:
+        winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, act, alpha)
+        return
+    c_in = xp.shape[0]
+    c_out = u.shape[1]
+    th, tw = (out_h + 1) // 2, (out_w + 1) // 2
+    s = tw + 1
+    n_tiles = th * s
+    n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
+    quadrant = n_chunks * _CHUNK
+    rows_len = 4 * _BANDS
+    v_len = n_chunks * 16 * c_in * _CHUNK
+    v = scratch[rows_len:rows_len + v_len]
+    m = scratch[rows_len + v_len:rows_len + v_len + 64 * _CHUNK]
+    y_start = rows_len + v_len + 64 * _CHUNK
+    _input_transform(xp, scratch[:rows_len], v, th, s, c_in)
+    block = 0
+    while block < c_out:
+        # blocks of 4 output channels; the last block is shifted back to end at C_out (recomputing a few)
+        oc = min(block, c_out - 4)
+        for chunk in range(n_chunks):
+            t0 = chunk * _CHUNK
+            # whole SIMD vectors: the lanes past the last tile compute junk nobody reads
+            n = min(_CHUNK, (n_tiles - t0 + 7) // 8 * 8)
+            _products4(u, v, m, oc, chunk, n, c_in)
+            for j in range(4):
+                _output_unpooled(m, j, scratch[y_start + 4 * j * quadrant:], t0, n, quadrant, b[oc + j])
+        for j in range(4):
+            y = scratch[y_start + 4 * j * quadrant:y_start + 4 * (j + 1) * quadrant]
+            for k in range(4):
+                _act_row(y[k * quadrant:], n_tiles, act, alpha)
+            for oy in range(out_h):
+                dst = out[oc + j, out_top + oy, out_left:]
+                half = oy // 2
+                src_even = y[(oy % 2) * 2 * quadrant + half * s:]
+                src_odd = y[((oy % 2) * 2 + 1) * quadrant + half * s:]
+                for ox in range(out_w // 2):
+                    dst[2 * ox] = src_even[ox]
+                    dst[2 * ox + 1] = src_odd[ox]
+                if out_w % 2:
+                    dst[out_w - 1] = src_even[out_w // 2]
+        block += 4
+
+
+# What the Model plans (conv + 2x2 max pool) and the digits executor carries: a kernel of its own so that the
+# executor does not compile the unpooled output paths (~0.35 s of the empty-cache compile).
+@njit(cache=True, nogil=True, error_model="numpy")
+def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, act, alpha):
+    """winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, 2, act, alpha)."""
+    c_in = xp.shape[0]
+    c_out = u.shape[1]
+    th, tw = out_h, out_w
+    s = tw + 1
+    n_tiles = th * s
+    n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
+    quadrant = n_chunks * _CHUNK
+    rows_len = 4 * _BANDS
+    v_len = n_chunks * 16 * c_in * _CHUNK
+    v = scratch[rows_len:rows_len + v_len]
+    m = scratch[rows_len + v_len:rows_len + v_len + 64 * _CHUNK]
+    y_start = rows_len + v_len + 64 * _CHUNK
+    _input_transform(xp, scratch[:rows_len], v, th, s, c_in)
+    block = 0
+    while block < c_out:
+        # blocks of 4 output channels; the last block is shifted back to end at C_out (recomputing a few)
+        oc = min(block, c_out - 4)
+        for chunk in range(n_chunks):
+            t0 = chunk * _CHUNK
+            # whole SIMD vectors: the lanes past the last tile compute junk nobody reads
+            n = min(_CHUNK, (n_tiles - t0 + 7) // 8 * 8)
+            if c_in == 1:
+                for j in range(4):
+                    _pooled_one_input(v, u, chunk, oc + j, scratch[y_start + j * quadrant:], t0, n, b[oc + j])
+                continue
+            _products4(u, v, m, oc, chunk, n, c_in)
+            for j in range(4):
+                _output_pooled(m, j, scratch[y_start + j * quadrant:], t0, n, b[oc + j])
+        for j in range(4):
+            y = scratch[y_start + j * quadrant:y_start + (j + 1) * quadrant]
+            _act_row(y, n_tiles, act, alpha)
+            for ty in range(th):
+                dst = out[oc + j, out_top + ty, out_left:]
+                src = y[ty * s:]
+                for tx in range(tw):
+                    dst[tx] = src[tx]
+        block += 4
