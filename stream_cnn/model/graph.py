@@ -439,8 +439,12 @@ class Model:
         through = {name: pool for pool, (_, path) in pooled_by.items() for name in path}
         add_pools = self._plan_pool_add_fusions(pooled_by) if self.fuse else {}
         fused_pools = {pool: add for add, (pool, _) in add_pools.items()}
-        writers = set(add_pools)   # max_pool_flat_add is the only kernel the Model lets write at an offset
-        excluded = set(pooled_by) | set(pool_of) | set(through) | set(fused_pools)
+        # Kernels the Model lets write at an offset: max_pool_flat_add, and winograd_conv_pooled for a conv + pool
+        # (the pool names the fused output; digits' pooled maps then land inside the next conv's padded input).
+        offset_pools = {pool for pool, (conv, _) in pooled_by.items()
+                        if self._by_name[conv].pooled_writes_at_offset(self._by_name[pool].output_shape)}
+        writers = set(add_pools) | offset_pools
+        excluded = (set(pooled_by) - offset_pools) | set(pool_of) | set(through) | set(fused_pools)
         padded_out = self._plan_padded_outputs(in_place, excluded, writers) if self.fuse else {}
 
         runtime = _Runtime()
@@ -469,8 +473,12 @@ class Model:
                 # conv + 2x2 max pool in one kernel: the conv writes the pooled map straight into the pool's
                 # buffer; the full-size conv output never exists, so the conv's buffer (and feature map) is the
                 # pooled one.
-                out = np.zeros(self._by_name[pool_of[layer.name]].output_shape, dtype=np.float32)
-                owned.append(out)
+                pool_name = pool_of[layer.name]
+                if pool_name in padded_out:
+                    out = runtime.padded_output(self._by_name[pool_name].output_shape, *padded_out[pool_name])
+                else:
+                    out = np.zeros(self._by_name[pool_name].output_shape, dtype=np.float32)
+                    owned.append(out)
                 layer.plan_pooled(runtime, layer.inputs, inputs, out)
             elif layer.name in through or layer.name in pooled_by:
                 out = buffers[pooled_by[layer.name][0] if layer.name in pooled_by

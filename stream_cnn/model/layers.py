@@ -385,12 +385,18 @@ class _ConvBase(Layer):
                 and self.output_shape[0] >= 4 and self.run_act in kernels.FLAT_ACTIVATIONS
                 and kernels.winograd_fits(out_h, out_w, pool))
 
+    def pooled_writes_at_offset(self, pooled_shape):
+        """True if plan_pooled() runs a kernel that can write the pooled map inside a bigger (padded) buffer."""
+        return self._winograd_eligible(pooled_shape[1], pooled_shape[2], 2)
+
     def _plan_winograd_pooled(self, runtime, x, pooled):
         c_out, out_h, out_w = pooled.shape
         # U = G g G^T once, from the folded weights; the Program copies it into the params arena
         u = kernels.winograd_weights(self.run_weight)
         scratch = runtime.scratch(kernels.winograd_scratch_size(x.shape[0], out_h, out_w, 2))
-        runtime.step(kernels.winograd_conv_pooled, x, u, self.run_bias, pooled, scratch, out_h, out_w, 0, 0,
+        # pooled may be the interior of the next layer's padded input: then the kernel writes there, at its corner
+        target, top, left = runtime.storage(pooled)
+        runtime.step(kernels.winograd_conv_pooled, x, u, self.run_bias, target, scratch, out_h, out_w, top, left,
                      self.run_act, self.run_alpha)
 
     def plan_pooled(self, runtime, input_names, inputs, pooled):
