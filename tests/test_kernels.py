@@ -602,19 +602,20 @@ def test_conv_channels_last_matches_reference(c_in, c_out, height, width, kernel
 
 def test_classifier_head_runs_as_conv_channels_last():
     """mini-Xception's 3x3 128 -> 7 head on 4x4 (7 filters: conv_patches' 8-channel minimum not met) runs as
-    conv_channels_last; digits keeps conv_patches for its 16 -> 32 layer on 7x7 (checked first)."""
-    from stream_cnn.model import load_model
-    from stream_cnn.model.kernels import program
+    conv_channels_last; a 16 -> 32 layer on 7x7 (enough filters) keeps conv_patches, which plan() checks first."""
     from stream_cnn.model.layers import make_layer
 
-    head = make_layer({"name": "head", "type": "conv2d", "filters": 7, "kernel": 3, "padding": "same"})
-    head.build([(128, 4, 4)])
-    head.set_weights({"weight": np.zeros((7, 128, 3, 3), np.float32), "bias": np.zeros(7, np.float32)})
-    head.reset_runtime()
+    def layer(filters, input_shape):
+        conv = make_layer({"name": "c", "type": "conv2d", "filters": filters, "kernel": 3, "padding": "same"})
+        conv.build([input_shape])
+        conv.set_weights({"weight": np.zeros((filters, input_shape[0], 3, 3), np.float32),
+                          "bias": np.zeros(filters, np.float32)})
+        conv.reset_runtime()
+        return conv
+
+    head = layer(7, (128, 4, 4))
     assert head._channels_last_pays(16) and not head._patches_pay(16)
-    digits = load_model("digits")
-    codes = {int(row[0]) for _, args in digits.program.steps for row in args[0]}
-    assert program.OP_CONV_PATCHES in codes and program.OP_CONV_CHANNELS_LAST not in codes
+    assert layer(32, (16, 7, 7))._patches_pay(49)
 
 
 @SETTINGS

@@ -47,7 +47,7 @@ class _Runtime:
         return list(self._padded.values()) + list(self._subsampled.values())
 
     @staticmethod
-    def _key(x):
+    def key(x):
         return x.ctypes.data, x.shape, x.strides
 
     def padded_output(self, shape, pads, fill):
@@ -58,7 +58,7 @@ class _Runtime:
         channels, height, width = shape
         xp = np.full((channels, height + top + bottom, width + left + right), fill, dtype=np.float32)
         interior = xp[:, top:top + height, left:left + width]
-        self._interiors[self._key(interior)] = (xp, top, left, tuple(pads), float(fill))
+        self._interiors[self.key(interior)] = (xp, top, left, tuple(pads), float(fill))
         return interior
 
     def padded_outputs(self):
@@ -66,7 +66,7 @@ class _Runtime:
 
     def interior(self, x):
         """(padded buffer, top, left) if x is the interior view of a padded_output buffer, else None."""
-        placed = self._interiors.get(self._key(x)) if isinstance(x, np.ndarray) and x.ndim == 3 else None
+        placed = self._interiors.get(self.key(x)) if isinstance(x, np.ndarray) and x.ndim == 3 else None
         return None if placed is None else placed[:3]
 
     def storage(self, out):
@@ -94,7 +94,7 @@ class _Runtime:
         a padded_output buffer with this border, that buffer is returned and no copy is made."""
         from stream_cnn.model import kernels
 
-        placed = self._interiors.get(self._key(x))
+        placed = self._interiors.get(self.key(x))
         if placed is not None:
             if placed[3:] != (tuple(pads), float(fill)):
                 raise AssertionError(f"{source_name} lives in a padded buffer with another border")
@@ -499,12 +499,19 @@ class Model:
         self._steps = program.steps
         self.program = program
 
+        interiors = {}
+
         def relocate(array):
             placed = runtime.interior(array)
             if placed is None:
                 return program.relocate(array)
-            xp, top, left = placed   # a map kept inside its reader's padded buffer: the interior of its arena copy
-            return program.relocate(xp)[:, top:top + array.shape[1], left:left + array.shape[2]]
+            # a map kept inside its reader's padded buffer: the interior of its arena copy, one view object per map
+            # (a fused conv and its pool name the same map)
+            key = runtime.key(array)
+            if key not in interiors:
+                xp, top, left = placed
+                interiors[key] = program.relocate(xp)[:, top:top + array.shape[1], left:left + array.shape[2]]
+            return interiors[key]
         self._buffers = {name: relocate(array) for name, array in buffers.items()}
         self.input = self._buffers[INPUT]
         self.output = self._buffers[self.layers[-1].name]
