@@ -651,6 +651,8 @@ def run_winograd(x, w, b, pool, act, alpha, out_top=0, out_left=0, margin=(0, 0)
 @pytest.mark.parametrize("c_in, c_out, height, width", [
     (1, 8, 28, 28), (8, 16, 14, 14), (16, 32, 7, 7),   # the digits layers
     (3, 5, 7, 9), (2, 7, 5, 6), (5, 4, 9, 7), (9, 6, 1, 1), (1, 4, 2, 3), (6, 9, 3, 1),
+    (6, 21, 4, 6),   # few tiles, many filters: the products run along the output channels (pooled)
+    (2, 70, 4, 4),   # more filters than a U row of 64 holds: along the tiles, rows of 80
 ])
 @pytest.mark.parametrize("pool", [1, 2])
 @pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.1), (3, 0.0)])
@@ -696,10 +698,14 @@ def test_winograd_weights_are_g_w_gt():
     w = uniform(rng, (5, 2, 3, 3))
     g = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
     u = K.winograd_weights(w)
-    assert u.shape == (16, 5, 2) and u.dtype == np.float32 and u.flags.c_contiguous
+    # (C_in, 16, R): rows of _CHUNK = 64 floats along the output channels, zero past C_out
+    assert u.shape == (2, 16, 64) and u.dtype == np.float32 and u.flags.c_contiguous
     for o in range(5):
         for c in range(2):
-            np.testing.assert_allclose(u[:, o, c].reshape(4, 4), g @ w[o, c].astype(np.float64) @ g.T, atol=1e-6)
+            np.testing.assert_allclose(u[c, :, o].reshape(4, 4), g @ w[o, c].astype(np.float64) @ g.T, atol=1e-6)
+    assert not u[:, :, 5:].any()
+    # more output channels than a row of 64: rows of C_out rounded up to 16
+    assert K.winograd_weights(uniform(rng, (70, 3, 3, 3))).shape == (3, 16, 80)
 
 
 def test_winograd_fits_bounds_the_map_size():

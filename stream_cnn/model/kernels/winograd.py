@@ -37,10 +37,18 @@ _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.
 
 
 def winograd_weights(w):
-    """U (16, C_out, C_in) float32 from w (C_out, C_in, 3, 3): U[4 i + j, o, c] = (G w[o, c] G^T)[i, j]."""
+    """U (C_in, 16, R) float32 from w (C_out, C_in, 3, 3): U[c, 4 i + j, o] = (G w[o, c] G^T)[i, j] for o < C_out,
+    zero for C_out <= o < R; R = _CHUNK (C_out <= _CHUNK) or C_out rounded up to 16.
+
+    Rows of one (input channel, transformed position) run along the output channels and sit 16 R apart from the
+    next channel's, the layout V has along the tiles (R = _CHUNK): so the products can take either the tiles or the
+    output channels as their vector axis with the same code (see _products4)."""
     w = np.asarray(w, dtype=np.float64)
-    u = np.einsum("ik,ockl,jl->ijoc", _G, w, _G)
-    return np.ascontiguousarray(u.reshape(16, w.shape[0], w.shape[1]).astype(np.float32))
+    c_out, c_in = w.shape[0], w.shape[1]
+    rows = _CHUNK if c_out <= _CHUNK else (c_out + 15) // 16 * 16
+    u = np.zeros((c_in, 16, rows), np.float32)
+    u[:, :, :c_out] = np.einsum("ik,ockl,jl->cijo", _G, w, _G).reshape(c_in, 16, c_out)
+    return u
 
 # Tiles are processed in chunks of _CHUNK: every row of V (one transformed position e, one input channel) and of
 # M (one e, one output channel of the block) is _CHUNK floats apart from the next, a literal distance, so LLVM can
@@ -147,44 +155,53 @@ def _input_transform(xp, rows, v, th, s, c_in):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _weights4(ue, oc, c):
-    """u_e[oc + j, c + i] for j, i = 0..3, row by row."""
-    return (ue[oc, c], ue[oc, c + 1], ue[oc, c + 2], ue[oc, c + 3],
-            ue[oc + 1, c], ue[oc + 1, c + 1], ue[oc + 1, c + 2], ue[oc + 1, c + 3],
-            ue[oc + 2, c], ue[oc + 2, c + 1], ue[oc + 2, c + 2], ue[oc + 2, c + 3],
-            ue[oc + 3, c], ue[oc + 3, c + 1], ue[oc + 3, c + 2], ue[oc + 3, c + 3])
+def _weights4(we, k, si):
+    """we[k + j + i si] for j, i = 0..3, j (the accumulator) outer."""
+    return (we[k], we[k + si], we[k + 2 * si], we[k + 3 * si],
+            we[k + 1], we[k + 1 + si], we[k + 1 + 2 * si], we[k + 1 + 3 * si],
+            we[k + 2], we[k + 2 + si], we[k + 2 + 2 * si], we[k + 2 + 3 * si],
+            we[k + 3], we[k + 3 + si], we[k + 3 + 2 * si], we[k + 3 + 3 * si])
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _products4(u, v, m, oc, chunk, n, c_in):
-    """m[(4 e + j) * _CHUNK + t] = sum over c of u[e, oc + j, c] * v[((chunk * c_in + c) * 16 + e) * _CHUNK + t]
-    for j = 0..3, t < n, all 16 e: 4 output x 4 input channels per pass, each V value loaded feeding 4 sums."""
+def _products4(w, wb, se, x, xb, m, n, c_in):
+    """m[(4 e + j) * _CHUNK + k] = sum over c of w[wb + e se + j + 16 c se] * x[xb + (16 c + e) * _CHUNK + k]
+    for j = 0..3, k < n, all 16 e: 4 sums x 4 input channels per pass, each x value loaded feeding 4 sums.
+
+    Two uses, one compiled body (a second code path cost ~1.5 s of the empty-cache compile):
+    - tiles as the vector axis: x = V of one chunk, w = U flat (se = R, wb = first output channel of a block of
+      4): m rows are 4 output channels along the chunk's tiles;
+    - output channels as the vector axis, for maps of few tiles: x = U flat (R = _CHUNK), w = V flat (se =
+      _CHUNK, wb = first tile of a group of 4): m rows are 4 tiles along the output channels. With 12 tiles
+      (digits' 7x7 layer) the first runs one 16-lane vector per pass of 16 broadcast weights, the second two
+      (32 output channels) per pass, half as many passes."""
     n = _lanes16(n)   # a no-op for the callers' n, but LLVM cannot see that across the call
+    si = 16 * se
     for e in range(16):
-        ue = u[e]
-        x = v[(chunk * c_in * 16 + e) * _CHUNK:]
+        we = w[wb + e * se:]
+        xe = x[xb + e * _CHUNK:]
         r = m[e * 4 * _CHUNK:]
         if c_in >= 4:
-            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(ue, oc, 0)
+            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(we, 0, si)
             for t in range(n):
-                p0, p1, p2, p3 = x[t], x[t + 16 * _CHUNK], x[t + 32 * _CHUNK], x[t + 48 * _CHUNK]
+                p0, p1, p2, p3 = xe[t], xe[t + 16 * _CHUNK], xe[t + 32 * _CHUNK], xe[t + 48 * _CHUNK]
                 r[t] = a0 * p0 + a1 * p1 + a2 * p2 + a3 * p3
                 r[t + _CHUNK] = b0 * p0 + b1 * p1 + b2 * p2 + b3 * p3
                 r[t + 2 * _CHUNK] = c0 * p0 + c1 * p1 + c2 * p2 + c3 * p3
                 r[t + 3 * _CHUNK] = d0 * p0 + d1 * p1 + d2 * p2 + d3 * p3
             c = 4
         else:
-            a0, b0, c0, d0 = ue[oc, 0], ue[oc + 1, 0], ue[oc + 2, 0], ue[oc + 3, 0]
+            a0, b0, c0, d0 = we[0], we[1], we[2], we[3]
             for t in range(n):
-                p0 = x[t]
+                p0 = xe[t]
                 r[t] = a0 * p0
                 r[t + _CHUNK] = b0 * p0
                 r[t + 2 * _CHUNK] = c0 * p0
                 r[t + 3 * _CHUNK] = d0 * p0
             c = 1
         while c + 4 <= c_in:
-            xc = x[c * 16 * _CHUNK:]
-            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(ue, oc, c)
+            xc = xe[c * 16 * _CHUNK:]
+            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(we, c * si, si)
             for t in range(n):
                 p0, p1, p2, p3 = xc[t], xc[t + 16 * _CHUNK], xc[t + 32 * _CHUNK], xc[t + 48 * _CHUNK]
                 r[t] += a0 * p0 + a1 * p1 + a2 * p2 + a3 * p3
@@ -193,8 +210,9 @@ def _products4(u, v, m, oc, chunk, n, c_in):
                 r[t + 3 * _CHUNK] += d0 * p0 + d1 * p1 + d2 * p2 + d3 * p3
             c += 4
         while c < c_in:
-            xc = x[c * 16 * _CHUNK:]
-            a0, b0, c0, d0 = ue[oc, c], ue[oc + 1, c], ue[oc + 2, c], ue[oc + 3, c]
+            xc = xe[c * 16 * _CHUNK:]
+            k = c * si
+            a0, b0, c0, d0 = we[k], we[k + 1], we[k + 2], we[k + 3]
             for t in range(n):
                 p0 = xc[t]
                 r[t] += a0 * p0
@@ -272,15 +290,16 @@ def _output_unpooled(m, j, y, t0, n, quadrant, bias):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _pooled_one_input(v, u, chunk, oc, y, t0, n, bias):
-    """With one input channel M_e = u[e, oc, 0] * V_e: the products are folded into the pooled output transform
+def _pooled_one_input(v, uf, rows, chunk, oc, y, t0, n, bias):
+    """With one input channel M_e = U[0, e, oc] * V_e (U flat in uf, R = rows): the products are folded into the pooled output transform
     (y[t0 + t] as _output_transform with pool == 2) instead of writing 16 rows of M per output channel, which
     cost more than the transform (digits' first layer: 4 stores per input value loaded)."""
     x = v[chunk * 16 * _CHUNK:]
-    w0, w1, w2, w3 = u[0, oc, 0], u[1, oc, 0], u[2, oc, 0], u[3, oc, 0]
-    w4, w5, w6, w7 = u[4, oc, 0], u[5, oc, 0], u[6, oc, 0], u[7, oc, 0]
-    w8, w9, w10, w11 = u[8, oc, 0], u[9, oc, 0], u[10, oc, 0], u[11, oc, 0]
-    w12, w13, w14, w15 = u[12, oc, 0], u[13, oc, 0], u[14, oc, 0], u[15, oc, 0]
+    w = uf[oc:]
+    w0, w1, w2, w3 = w[0], w[rows], w[2 * rows], w[3 * rows]
+    w4, w5, w6, w7 = w[4 * rows], w[5 * rows], w[6 * rows], w[7 * rows]
+    w8, w9, w10, w11 = w[8 * rows], w[9 * rows], w[10 * rows], w[11 * rows]
+    w12, w13, w14, w15 = w[12 * rows], w[13 * rows], w[14 * rows], w[15 * rows]
     yt = y[t0:]
     for t in range(n):
         m4, m5, m6, m7 = w4 * x[t + 4 * _CHUNK], w5 * x[t + 5 * _CHUNK], w6 * x[t + 6 * _CHUNK], w7 * x[t + 7 * _CHUNK]
@@ -303,6 +322,20 @@ def _pooled_one_input(v, u, chunk, oc, y, t0, n, bias):
         yt[t] = (top if top > bottom else bottom) + bias
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _channels_as_lanes(n_tiles, c_out, rows):
+    """True if the products should run along the output channels, 4 tiles a pass, rather than along the tiles, 4
+    output channels a pass (both per 4 input channels and transformed position): a pass costs about as much as
+    1.5 vectors of work (16 weights loaded and broadcast, a dependence check; 3 : 2 below), so the layout with
+    fewer passes x (setup + vectors) wins. Needs U rows of _CHUNK floats and V in one chunk. Digits: 16 -> 32 on
+    7x7 (12 tiles) runs along the channels (21 vs 40), 8 -> 16 on 14x14 (56 tiles) along the tiles (70 vs 44)."""
+    if rows != _CHUNK or n_tiles > _CHUNK:
+        return False
+    along_channels = (n_tiles + 3) // 4 * (3 + 2 * _lanes16(c_out) // 16)
+    along_tiles = (c_out + 3) // 4 * (3 + 2 * _lanes16(n_tiles) // 16)
+    return along_channels < along_tiles
+
+
 # The input transform and the products are separate compiled functions, not inlined: inlined into this loop nest
 # they ran 1.5-2x slower (measured on digits' layers); the output transform is faster inlined (not inlined, its
 # row arguments cost ~3x).
@@ -312,15 +345,17 @@ def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool,
     or act(max of the 2x2 block at (2 y, 2 x) of conv3x3(xp)[oc] + b[oc]) (pool 2); the rest of out untouched.
 
     xp (C_in, Hp, Wp): padded input, read like conv2d with stride 1 (rows past Hp / columns past Wp, reached
-    only by the last tile of an unpooled odd size, count as zeros); u = winograd_weights(w) (16, C_out, C_in);
-    C_out >= 4; act one of FLAT_ACTIVATIONS (leaky alpha >= 0 when pooling); scratch: at least
+    only by the last tile of an unpooled odd size, count as zeros); u = winograd_weights(w) (C_in, 16, R);
+    b (C_out,), C_out >= 4; act one of FLAT_ACTIVATIONS (leaky alpha >= 0 when pooling); scratch: at least
     winograd_scratch_size(C_in, out_h, out_w, pool) floats, contents ignored.
     """
     if pool == 2:
         winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, act, alpha)
         return
     c_in = xp.shape[0]
-    c_out = u.shape[1]
+    c_out = b.shape[0]
+    rows = u.shape[2]
+    uf = u.reshape(u.size)
     th, tw = (out_h + 1) // 2, (out_w + 1) // 2
     s = tw + 1
     n_tiles = th * s
@@ -340,7 +375,7 @@ def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool,
             t0 = chunk * _CHUNK
             # whole SIMD vectors (_lanes16): the lanes past the last tile compute junk nobody reads
             n = min(_CHUNK, _lanes16(n_tiles - t0))
-            _products4(u, v, m, oc, chunk, n, c_in)
+            _products4(uf, oc, rows, v, chunk * c_in * 16 * _CHUNK, m, n, c_in)
             for j in range(4):
                 _output_unpooled(m, j, scratch[y_start + 4 * j * quadrant:], t0, n, quadrant, b[oc + j])
         for j in range(4):
@@ -366,7 +401,9 @@ def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool,
 def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, act, alpha):
     """winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, 2, act, alpha)."""
     c_in = xp.shape[0]
-    c_out = u.shape[1]
+    c_out = b.shape[0]
+    rows = u.shape[2]
+    uf = u.reshape(u.size)
     th, tw = out_h, out_w
     s = tw + 1
     n_tiles = th * s
@@ -378,21 +415,44 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
     m = scratch[rows_len + v_len:rows_len + v_len + 64 * _CHUNK]
     y_start = rows_len + v_len + 64 * _CHUNK
     _input_transform(xp, scratch[:rows_len], v, th, s, c_in)
-    block = 0
-    while block < c_out:
-        # blocks of 4 output channels; the last block is shifted back to end at C_out (recomputing a few)
-        oc = min(block, c_out - 4)
-        for chunk in range(n_chunks):
+    # Passes of the products: blocks of 4 output channels along the tiles (chunk by chunk), or for few tiles
+    # groups of 4 tiles along the output channels (see _products4; V then has a single chunk). One call site of
+    # each helper serves both, as a second inlined copy costs compile time.
+    lanes = c_in > 1 and _channels_as_lanes(n_tiles, c_out, rows)
+    n_passes = (n_tiles + 3) // 4 if lanes else (c_out + 3) // 4
+    for p in range(n_passes):
+        # the last block of output channels is shifted back to end at C_out (recomputing a few)
+        oc = min(4 * p, c_out - 4)
+        for chunk in range(1 if lanes else n_chunks):
             t0 = chunk * _CHUNK
-            # whole SIMD vectors (_lanes16): the lanes past the last tile compute junk nobody reads
+            # whole SIMD vectors (_lanes16): the lanes past the last tile or channel compute junk nobody reads
             n = min(_CHUNK, _lanes16(n_tiles - t0))
             if c_in == 1:
                 for j in range(4):
-                    _pooled_one_input(v, u, chunk, oc + j, scratch[y_start + j * quadrant:], t0, n, b[oc + j])
+                    _pooled_one_input(v, uf, rows, chunk, oc + j, scratch[y_start + j * quadrant:], t0, n,
+                                      b[oc + j])
                 continue
-            _products4(u, v, m, oc, chunk, n, c_in)
+            if lanes:   # weights: V at tile 4 p; rows: U; m rows: 4 tiles along the output channels
+                w, wb, x, xb, n, y_row, t0 = v, 4 * p, uf, 0, _lanes16(c_out), _CHUNK, 0
+            else:       # weights: U at output channel oc; rows: V of this chunk; m rows: 4 channels along the tiles
+                w, wb, x, xb, y_row = uf, oc, v, chunk * c_in * 16 * _CHUNK, quadrant
+            _products4(w, wb, rows, x, xb, m, n, c_in)
             for j in range(4):
-                _output_pooled(m, j, scratch[y_start + j * quadrant:], t0, n, b[oc + j])
+                # with lanes, bias and activation are added below (along the channels)
+                _output_pooled(m, j, scratch[y_start + j * y_row:], t0, n, np.float32(0.0) if lanes else b[oc + j])
+        if lanes:
+            for j in range(4):
+                t = 4 * p + j
+                ty, tx = t // s, t % s
+                if ty >= th or tx >= tw:   # the junk tile at the end of each tile row, or past the last one
+                    continue
+                y = scratch[y_start + j * _CHUNK:y_start + (j + 1) * _CHUNK]
+                for o in range(c_out):
+                    y[o] += b[o]
+                _act_row(y, c_out, act, alpha)
+                for o in range(c_out):
+                    out[o, out_top + ty, out_left + tx] = y[o]
+            continue
         for j in range(4):
             y = scratch[y_start + j * quadrant:y_start + (j + 1) * quadrant]
             _act_row(y, n_tiles, act, alpha)
@@ -401,4 +461,3 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
                 src = y[ty * s:]
                 for tx in range(tw):
                     dst[tx] = src[tx]
-        block += 4
