@@ -96,16 +96,63 @@ def _lanes16(n):
     return ((n + 15) >> 4) << 4
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _band(plane, o, y, n):
+    """B^T down columns x < n of rows y .. y + 3 of plane: o[x + k _BANDS] = row k of B^T d."""
+    d0 = plane[y]
+    d1 = plane[y + 1]
+    d2 = plane[y + 2]
+    d3 = plane[y + 3]
+    for x in range(n):
+        a, b, e, f = d0[x], d1[x], d2[x], d3[x]
+        o[x] = a - e
+        o[x + _BANDS] = b + e
+        o[x + 2 * _BANDS] = e - b
+        o[x + 3 * _BANDS] = b - f
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _bands_to_v(rows, v, c, c_in, n_tiles):
+    """B along the rows of channel c's bands (laid end to end in rows, 4 blocks _BANDS apart) into v."""
+    n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
+    # tile t starts at column 2 t of the bands laid end to end (s = width / 2)
+    for chunk in range(n_chunks):
+        t0 = chunk * _CHUNK
+        # whole 16-lane vectors (_lanes16): the extra lanes read past the bands and compute junk nobody reads
+        n = min(_CHUNK, _lanes16(n_tiles - t0))
+        for i in range(4):
+            src = rows[i * _BANDS + 2 * t0:]
+            dst = v[((chunk * c_in + c) * 16 + 4 * i) * _CHUNK:]
+            for t in range(n):
+                a, b, e, f = src[2 * t], src[2 * t + 1], src[2 * t + 2], src[2 * t + 3]
+                dst[t] = a - e
+                dst[t + _CHUNK] = b + e
+                dst[t + 2 * _CHUNK] = e - b
+                dst[t + 3 * _CHUNK] = b - f
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _input_transform(xp, rows, v, th, s, c_in):
     """v[((chunk * c_in + c) * 16 + e) * _CHUNK + t % _CHUNK] = (B^T d B)[i, j], e = 4 i + j, d the 4x4 patch of
-    xp[c] at (2 ty, 2 tx), t = ty * s + tx, chunk = t // _CHUNK. One channel at a time: B^T down the columns of
-    each 4-row band into rows (4 blocks _BANDS apart), then B along the band rows into v."""
+    xp[c] at (2 ty, 2 tx), t = ty * s + tx, chunk = t // _CHUNK, for tiles whose patches lie inside xp (always
+    so when pooling: the pool drops an odd last conv row / column). One channel at a time: B^T down the columns
+    of each 4-row band into rows (4 blocks _BANDS apart), then B along the band rows into v."""
+    width = 2 * s
+    for c in range(c_in):
+        for ty in range(th):
+            _band(xp[c], rows[ty * width:], 2 * ty, width)
+        _bands_to_v(rows, v, c, c_in, th * s)
+
+
+# The unpooled kernel's own copy, with the edge cases: a kernel that cannot reach them (winograd_conv_pooled, which
+# the digits executor carries) does not compile them (~0.2 s of the empty-cache compile).
+@njit(cache=True, nogil=True, error_model="numpy")
+def _input_transform_edges(xp, rows, v, th, s, c_in):
+    """_input_transform where the last band may run past the input's last row or column (an unpooled odd size):
+    zeros there."""
     hp, wp = xp.shape[1], xp.shape[2]
     width = 2 * s
     n_cols = min(width, wp)
-    n_tiles = th * s
-    n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
     zero = np.float32(0.0)
     for c in range(c_in):
         plane = xp[c]
@@ -113,18 +160,8 @@ def _input_transform(xp, rows, v, th, s, c_in):
             o = rows[ty * width:]
             y = 2 * ty
             if y + 3 < hp:
-                d0 = plane[y]
-                d1 = plane[y + 1]
-                d2 = plane[y + 2]
-                d3 = plane[y + 3]
-                for x in range(n_cols):
-                    a, b, e, f = d0[x], d1[x], d2[x], d3[x]
-                    o[x] = a - e
-                    o[x + _BANDS] = b + e
-                    o[x + 2 * _BANDS] = e - b
-                    o[x + 3 * _BANDS] = b - f
+                _band(plane, o, y, n_cols)
             else:
-                # the band runs past the input's last row (only for an unpooled odd height): zeros there
                 for x in range(n_cols):
                     a = plane[y, x]
                     b = plane[y + 1, x] if y + 1 < hp else zero
@@ -133,25 +170,12 @@ def _input_transform(xp, rows, v, th, s, c_in):
                     o[x + _BANDS] = b + e
                     o[x + 2 * _BANDS] = e - b
                     o[x + 3 * _BANDS] = b
-            for x in range(n_cols, width):   # past the input's last column (unpooled odd width)
+            for x in range(n_cols, width):
                 o[x] = zero
                 o[x + _BANDS] = zero
                 o[x + 2 * _BANDS] = zero
                 o[x + 3 * _BANDS] = zero
-        # tile t starts at column 2 t of the bands laid end to end (s = width / 2)
-        for chunk in range(n_chunks):
-            t0 = chunk * _CHUNK
-            # whole 16-lane vectors (_lanes16): the extra lanes read past the bands and compute junk nobody reads
-            n = min(_CHUNK, _lanes16(n_tiles - t0))
-            for i in range(4):
-                src = rows[i * _BANDS + 2 * t0:]
-                dst = v[((chunk * c_in + c) * 16 + 4 * i) * _CHUNK:]
-                for t in range(n):
-                    a, b, e, f = src[2 * t], src[2 * t + 1], src[2 * t + 2], src[2 * t + 3]
-                    dst[t] = a - e
-                    dst[t + _CHUNK] = b + e
-                    dst[t + 2 * _CHUNK] = e - b
-                    dst[t + 3 * _CHUNK] = b - f
+        _bands_to_v(rows, v, c, c_in, th * s)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -366,7 +390,7 @@ def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool,
     v = scratch[rows_len:rows_len + v_len]
     m = scratch[rows_len + v_len:rows_len + v_len + 64 * _CHUNK]
     y_start = rows_len + v_len + 64 * _CHUNK
-    _input_transform(xp, scratch[:rows_len], v, th, s, c_in)
+    _input_transform_edges(xp, scratch[:rows_len], v, th, s, c_in)
     block = 0
     while block < c_out:
         # blocks of 4 output channels; the last block is shifted back to end at C_out (recomputing a few)
@@ -440,8 +464,9 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
             for j in range(4):
                 # with lanes, bias and activation are added below (along the channels)
                 _output_pooled(m, j, scratch[y_start + j * y_row:], t0, n, np.float32(0.0) if lanes else b[oc + j])
-        if lanes:
-            for j in range(4):
+        # one call site of _act_row for both (a second, inlined by LLVM, cost compile time)
+        for j in range(4):
+            if lanes:   # tile 4 p + j along the output channels
                 t = 4 * p + j
                 ty, tx = t // s, t % s
                 if ty >= th or tx >= tw:   # the junk tile at the end of each tile row, or past the last one
@@ -449,13 +474,15 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
                 y = scratch[y_start + j * _CHUNK:y_start + (j + 1) * _CHUNK]
                 for o in range(c_out):
                     y[o] += b[o]
-                _act_row(y, c_out, act, alpha)
+                count = c_out
+            else:       # output channel oc + j along the tiles
+                y = scratch[y_start + j * quadrant:y_start + (j + 1) * quadrant]
+                count = n_tiles
+            _act_row(y, count, act, alpha)
+            if lanes:
                 for o in range(c_out):
                     out[o, out_top + ty, out_left + tx] = y[o]
-            continue
-        for j in range(4):
-            y = scratch[y_start + j * quadrant:y_start + (j + 1) * quadrant]
-            _act_row(y, n_tiles, act, alpha)
+                continue
             for ty in range(th):
                 dst = out[oc + j, out_top + ty, out_left:]
                 src = y[ty * s:]
