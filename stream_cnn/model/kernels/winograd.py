@@ -36,19 +36,33 @@ from numba import njit
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 
-def winograd_weights(w):
+def winograd_weights(w, rows=None):
     """U (C_in, 16, R) float32 from w (C_out, C_in, 3, 3): U[c, 4 i + j, o] = (G w[o, c] G^T)[i, j] for o < C_out,
-    zero for C_out <= o < R; R = _CHUNK (C_out <= _CHUNK) or C_out rounded up to 16.
+    zero for C_out <= o < R; R = rows (>= C_out), by default C_out.
 
-    Rows of one (input channel, transformed position) run along the output channels and sit 16 R apart from the
-    next channel's, the layout V has along the tiles (R = _CHUNK): so the products can take either the tiles or the
-    output channels as their vector axis with the same code (see _products4)."""
+    Rows of one (input channel, transformed position) run along the output channels. With R = _CHUNK they sit
+    16 _CHUNK floats apart from the next channel's, the layout V has along the tiles, and the products may take
+    the output channels as their vector axis (see _products4); winograd_weight_rows says when that pays. Otherwise
+    R = C_out keeps the weights compact (digits' 8 -> 16 layer: padding its rows to 64 made it ~0.5 us slower)."""
     w = np.asarray(w, dtype=np.float64)
     c_out, c_in = w.shape[0], w.shape[1]
-    rows = _CHUNK if c_out <= _CHUNK else (c_out + 15) // 16 * 16
+    rows = c_out if rows is None else rows
+    if rows < c_out:
+        raise ValueError(f"winograd_weights: rows {rows} < C_out {c_out}")
     u = np.zeros((c_in, 16, rows), np.float32)
     u[:, :, :c_out] = np.einsum("ik,ockl,jl->cijo", _G, w, _G).reshape(c_in, 16, c_out)
     return u
+
+
+def winograd_weight_rows(c_in, c_out, out_h, out_w, pool):
+    """R for winograd_weights: _CHUNK where the products of this layer pay to run along the output channels
+    (few tiles, pooled, more than one input channel), else C_out."""
+    th, tw = winograd_tiles(out_h, out_w, pool)
+    # py_func: run the rule in Python (compiling it here would add to the load time)
+    if pool == 2 and c_in > 1 and _channels_as_lanes.py_func(th * (tw + 1), c_out, _CHUNK):
+        return _CHUNK
+    return c_out
+
 
 # Tiles are processed in chunks of _CHUNK: every row of V (one transformed position e, one input channel) and of
 # M (one e, one output channel of the block) is _CHUNK floats apart from the next, a literal distance, so LLVM can
@@ -353,7 +367,7 @@ def _channels_as_lanes(n_tiles, c_out, rows):
     1.5 vectors of work (16 weights loaded and broadcast, a dependence check; 3 : 2 below), so the layout with
     fewer passes x (setup + vectors) wins. Needs U rows of _CHUNK floats and V in one chunk. Digits: 16 -> 32 on
     7x7 (12 tiles) runs along the channels (21 vs 40), 8 -> 16 on 14x14 (56 tiles) along the tiles (70 vs 44)."""
-    if rows != _CHUNK or n_tiles > _CHUNK:
+    if rows != _CHUNK or n_tiles > _CHUNK or c_out > _CHUNK:
         return False
     along_channels = (n_tiles + 3) // 4 * (3 + 2 * _lanes16(c_out) // 16)
     along_tiles = (c_out + 3) // 4 * (3 + 2 * _lanes16(n_tiles) // 16)
