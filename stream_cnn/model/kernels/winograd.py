@@ -17,6 +17,10 @@ and a loop along them runs scalar; the stages here run along longer contiguous a
 - The products run along the tiles (the contiguous axis of V and M), 4 output x 4 input channels per pass, so
   each V value loaded feeds four accumulators; the accumulators of one block of 4 output channels (16 x 4 rows of
   a chunk of tiles) stay in L1 and the output transform, bias and pool run on them right away.
+- Maps of few tiles (digits' 7x7 layer: 12 tiles, one 16-lane vector) run the same compiled products along the
+  output channels instead, 4 tiles x 4 input channels per pass, V values as the broadcast weights and U (rows
+  padded to _CHUNK, winograd_weight_rows) as the rows: half as many passes there (7.7 -> 5.6 us for the layer).
+- Loop counts are rounded up to 16 lanes with a shift (_lanes16): LLVM then adds no tail loops at 16 lanes.
 - Rows that one loop reads or writes together sit a literal distance apart (_CHUNK, _BANDS): see _CHUNK.
 - With one input channel (digits' first layer) the products are folded into the pooled output transform: M_e is
   just U_e V_e, and writing it out cost more than the transform.
@@ -24,8 +28,9 @@ and a loop along them runs scalar; the stages here run along longer contiguous a
   copied to their (row, column) places in out, at out[oc, out_top + y, out_left + x], so a caller can write
   straight into the interior of the next layer's padded buffer.
 
-Tried and dropped: output channels as the vector axis for maps of few tiles (digits' 7x7 layer: products 5.5 ->
-4.1 us, the layer 7.6 -> 6.7 us, but the second code path added ~1.5 s to the empty-cache compile of digits);
+Tried and dropped: output channels as the vector axis for maps of few tiles as a second code path (at 8 lanes:
+the layer 7.6 -> 6.7 us, but ~1.5 s more empty-cache compile; now the same _products4 serves both, and each
+helper has one call site: a literal argument or a second inlined call site compiled a second copy, +0.5-0.8 s);
 4 output x 8 input channels or 8 x 4 per pass, and two transformed positions per pass (all 5-20% slower); the
 helpers inlined into winograd_conv (the input transform and products ran 1.5-2x slower).
 """
