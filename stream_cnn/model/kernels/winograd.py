@@ -379,8 +379,10 @@ def _channels_as_lanes(n_tiles, c_out, rows):
     7x7 (12 tiles) runs along the channels (21 vs 40), 8 -> 16 on 14x14 (56 tiles) along the tiles (70 vs 44)."""
     if rows != _CHUNK or n_tiles > _CHUNK or c_out > _CHUNK:
         return False
-    along_channels = (n_tiles + 3) // 4 * (3 + 2 * _lanes16(c_out) // 16)
-    along_tiles = (c_out + 3) // 4 * (3 + 2 * _lanes16(n_tiles) // 16)
+    # vectors of 16 lanes written out, not _lanes16: winograd_weight_rows runs this in Python at load, and calling
+    # a jitted helper there would compile it (~0.2 s and a cache file)
+    along_channels = (n_tiles + 3) // 4 * (3 + 2 * ((c_out + 15) // 16))
+    along_tiles = (c_out + 3) // 4 * (3 + 2 * ((n_tiles + 15) // 16))
     return along_channels < along_tiles
 
 
