@@ -48,7 +48,7 @@ def winograd_weights(w, rows=None):
     Rows of one (input channel, transformed position) run along the output channels. With R = _CHUNK they sit
     16 _CHUNK floats apart from the next channel's, the layout V has along the tiles, and the products may take
     the output channels as their vector axis (see _products4); winograd_weight_rows says when that pays. Otherwise
-    R = C_out keeps the weights compact (digits' 8 -> 16 layer: padding its rows to 64 made it ~0.5 us slower)."""
+    R = C_out keeps the weights compact (digits' 8 -> 16 layer: 8 KB rather than 32 KB of L1)."""
     w = np.asarray(w, dtype=np.float64)
     c_out, c_in = w.shape[0], w.shape[1]
     rows = c_out if rows is None else rows
