@@ -645,13 +645,16 @@ def run_winograd(x, w, b, pool, act, alpha, out_top=0, out_left=0, margin=(0, 0)
     out_h, out_w = x.shape[1] // pool, x.shape[2] // pool
     out = np.full((c_out, out_top + out_h + margin[0], out_left + out_w + margin[1]), np.nan, np.float32)
     scratch = np.full(K.winograd_scratch_size(x.shape[0], out_h, out_w, pool), np.nan, np.float32)
-    K.winograd_conv(xp, K.winograd_weights(w), b, out, scratch, out_h, out_w, out_top, out_left, pool, act, alpha)
+    u = K.winograd_weights(w, K.winograd_weight_rows(x.shape[0], c_out, out_h, out_w, pool))
+    K.winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool, act, alpha)
     return out, out[:, out_top:out_top + out_h, out_left:out_left + out_w]
 
 
 @pytest.mark.parametrize("c_in, c_out, height, width", [
     (1, 8, 28, 28), (8, 16, 14, 14), (16, 32, 7, 7),   # the digits layers
     (3, 5, 7, 9), (2, 7, 5, 6), (5, 4, 9, 7), (9, 6, 1, 1), (1, 4, 2, 3), (6, 9, 3, 1),
+    (6, 21, 4, 6),   # few tiles, many filters: the products run along the output channels (pooled)
+    (2, 70, 4, 4),   # more filters than a U row of 64 holds: along the tiles
 ])
 @pytest.mark.parametrize("pool", [1, 2])
 @pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.1), (3, 0.0)])
@@ -697,10 +700,23 @@ def test_winograd_weights_are_g_w_gt():
     w = uniform(rng, (5, 2, 3, 3))
     g = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
     u = K.winograd_weights(w)
-    assert u.shape == (16, 5, 2) and u.dtype == np.float32 and u.flags.c_contiguous
+    assert u.shape == (2, 16, 5) and u.dtype == np.float32 and u.flags.c_contiguous
     for o in range(5):
         for c in range(2):
-            np.testing.assert_allclose(u[:, o, c].reshape(4, 4), g @ w[o, c].astype(np.float64) @ g.T, atol=1e-6)
+            np.testing.assert_allclose(u[c, :, o].reshape(4, 4), g @ w[o, c].astype(np.float64) @ g.T, atol=1e-6)
+    # rows padded to 64 (the layout that lets the products run along the output channels): zeros past C_out
+    wide = K.winograd_weights(w, 64)
+    assert wide.shape == (2, 16, 64) and np.array_equal(wide[:, :, :5], u) and not wide[:, :, 5:].any()
+    with pytest.raises(ValueError):
+        K.winograd_weights(w, 4)
+
+
+def test_winograd_weight_rows_pad_only_where_the_products_run_along_the_channels():
+    assert K.winograd_weight_rows(16, 32, 3, 3, 2) == 64     # digits' 16 -> 32 on 7x7: 12 tiles
+    assert K.winograd_weight_rows(8, 16, 7, 7, 2) == 16      # digits' 8 -> 16 on 14x14: 56 tiles
+    assert K.winograd_weight_rows(1, 8, 14, 14, 2) == 8      # one input channel: its own path
+    assert K.winograd_weight_rows(16, 32, 6, 6, 1) == 32     # unpooled: along the tiles only
+    assert K.winograd_weight_rows(16, 70, 1, 1, 2) == 70     # more filters than a row of 64
 
 
 def test_winograd_fits_bounds_the_map_size():

@@ -392,7 +392,8 @@ class _ConvBase(Layer):
     def _plan_winograd_pooled(self, runtime, x, pooled):
         c_out, out_h, out_w = pooled.shape
         # U = G g G^T once, from the folded weights; the Program copies it into the params arena
-        u = kernels.winograd_weights(self.run_weight)
+        rows = kernels.winograd_weight_rows(x.shape[0], c_out, out_h, out_w, 2)
+        u = kernels.winograd_weights(self.run_weight, rows)
         scratch = runtime.scratch(kernels.winograd_scratch_size(x.shape[0], out_h, out_w, 2))
         # pooled may be the interior of the next layer's padded input: then the kernel writes there, at its corner
         target, top, left = runtime.storage(pooled)

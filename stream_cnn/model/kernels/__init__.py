@@ -35,7 +35,7 @@ from stream_cnn.model.kernels.conv import (
 from stream_cnn.model.kernels.dense import dense
 from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.winograd import (winograd_conv, winograd_conv_pooled, winograd_fits,
-                                               winograd_scratch_size, winograd_weights)
+                                               winograd_scratch_size, winograd_weight_rows, winograd_weights)
 from stream_cnn.model.kernels.pool import (
     adaptive_avg_pool,
     adaptive_max_pool,
@@ -93,5 +93,6 @@ __all__ = [
     "winograd_conv_pooled",
     "winograd_fits",
     "winograd_scratch_size",
+    "winograd_weight_rows",
     "winograd_weights",
 ]

@@ -17,6 +17,10 @@ and a loop along them runs scalar; the stages here run along longer contiguous a
 - The products run along the tiles (the contiguous axis of V and M), 4 output x 4 input channels per pass, so
   each V value loaded feeds four accumulators; the accumulators of one block of 4 output channels (16 x 4 rows of
   a chunk of tiles) stay in L1 and the output transform, bias and pool run on them right away.
+- Maps of few tiles (digits' 7x7 layer: 12 tiles, one 16-lane vector) run the same compiled products along the
+  output channels instead, 4 tiles x 4 input channels per pass, V values as the broadcast weights and U (rows
+  padded to _CHUNK, winograd_weight_rows) as the rows: half as many passes there (7.7 -> 5.6 us for the layer).
+- Loop counts are rounded up to 16 lanes with a shift (_lanes16): LLVM then adds no tail loops at 16 lanes.
 - Rows that one loop reads or writes together sit a literal distance apart (_CHUNK, _BANDS): see _CHUNK.
 - With one input channel (digits' first layer) the products are folded into the pooled output transform: M_e is
   just U_e V_e, and writing it out cost more than the transform.
@@ -24,8 +28,9 @@ and a loop along them runs scalar; the stages here run along longer contiguous a
   copied to their (row, column) places in out, at out[oc, out_top + y, out_left + x], so a caller can write
   straight into the interior of the next layer's padded buffer.
 
-Tried and dropped: output channels as the vector axis for maps of few tiles (digits' 7x7 layer: products 5.5 ->
-4.1 us, the layer 7.6 -> 6.7 us, but the second code path added ~1.5 s to the empty-cache compile of digits);
+Tried and dropped: output channels as the vector axis for maps of few tiles as a second code path (at 8 lanes:
+the layer 7.6 -> 6.7 us, but ~1.5 s more empty-cache compile; now the same _products4 serves both, and each
+helper has one call site: a literal argument or a second inlined call site compiled a second copy, +0.5-0.8 s);
 4 output x 8 input channels or 8 x 4 per pass, and two transformed positions per pass (all 5-20% slower); the
 helpers inlined into winograd_conv (the input transform and products ran 1.5-2x slower).
 """
@@ -36,11 +41,33 @@ from numba import njit
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 
-def winograd_weights(w):
-    """U (16, C_out, C_in) float32 from w (C_out, C_in, 3, 3): U[4 i + j, o, c] = (G w[o, c] G^T)[i, j]."""
+def winograd_weights(w, rows=None):
+    """U (C_in, 16, R) float32 from w (C_out, C_in, 3, 3): U[c, 4 i + j, o] = (G w[o, c] G^T)[i, j] for o < C_out,
+    zero for C_out <= o < R; R = rows (>= C_out), by default C_out.
+
+    Rows of one (input channel, transformed position) run along the output channels. With R = _CHUNK they sit
+    16 _CHUNK floats apart from the next channel's, the layout V has along the tiles, and the products may take
+    the output channels as their vector axis (see _products4); winograd_weight_rows says when that pays. Otherwise
+    R = C_out keeps the weights compact (digits' 8 -> 16 layer: 8 KB rather than 32 KB of L1)."""
     w = np.asarray(w, dtype=np.float64)
-    u = np.einsum("ik,ockl,jl->ijoc", _G, w, _G)
-    return np.ascontiguousarray(u.reshape(16, w.shape[0], w.shape[1]).astype(np.float32))
+    c_out, c_in = w.shape[0], w.shape[1]
+    rows = c_out if rows is None else rows
+    if rows < c_out:
+        raise ValueError(f"winograd_weights: rows {rows} < C_out {c_out}")
+    u = np.zeros((c_in, 16, rows), np.float32)
+    u[:, :, :c_out] = np.einsum("ik,ockl,jl->cijo", _G, w, _G).reshape(c_in, 16, c_out)
+    return u
+
+
+def winograd_weight_rows(c_in, c_out, out_h, out_w, pool):
+    """R for winograd_weights: _CHUNK where the products of this layer pay to run along the output channels
+    (few tiles, pooled, more than one input channel), else C_out."""
+    th, tw = winograd_tiles(out_h, out_w, pool)
+    # py_func: run the rule in Python (compiling it here would add to the load time)
+    if pool == 2 and c_in > 1 and _channels_as_lanes.py_func(th * (tw + 1), c_out, _CHUNK):
+        return _CHUNK
+    return c_out
+
 
 # Tiles are processed in chunks of _CHUNK: every row of V (one transformed position e, one input channel) and of
 # M (one e, one output channel of the block) is _CHUNK floats apart from the next, a literal distance, so LLVM can
@@ -78,16 +105,78 @@ def winograd_scratch_size(c_in, out_h, out_w, pool):
     return rows + v + m + y
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _lanes16(n):
+    """n rounded up to a multiple of 16, computed so that LLVM can tell it is one (a shift, not a division).
+    A loop over n floats then vectorises with no remainder loop: at 16 lanes (_numba_cpu) LLVM otherwise adds an
+    8-, 4- or 1-lane tail after every vector loop, and with few tiles (digits' 7x7 layer: 12) the loop runs a
+    single vector, so those tails, their alias checks and the registers they keep alive cost more than the
+    vector itself (the three digits layers: 17.0 -> 14.7 us, same process)."""
+    return ((n + 15) >> 4) << 4
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _band(plane, o, y, n):
+    """B^T down columns x < n of rows y .. y + 3 of plane: o[x + k _BANDS] = row k of B^T d."""
+    d0 = plane[y]
+    d1 = plane[y + 1]
+    d2 = plane[y + 2]
+    d3 = plane[y + 3]
+    for x in range(n):
+        a, b, e, f = d0[x], d1[x], d2[x], d3[x]
+        o[x] = a - e
+        o[x + _BANDS] = b + e
+        o[x + 2 * _BANDS] = e - b
+        o[x + 3 * _BANDS] = b - f
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _bands_to_v(rows, v, c, c_in, n_tiles):
+    """B along the rows of channel c's bands (laid end to end in rows, 4 blocks _BANDS apart) into v."""
+    n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
+    # tile t starts at column 2 t of the bands laid end to end (s = width / 2)
+    for chunk in range(n_chunks):
+        t0 = chunk * _CHUNK
+        # whole 16-lane vectors (_lanes16): the extra lanes read past the bands and compute junk nobody reads
+        n = min(_CHUNK, _lanes16(n_tiles - t0))
+        for i in range(4):
+            src = rows[i * _BANDS + 2 * t0:]
+            # columns 2 t + 2, 2 t + 3 through a second view, 2 floats on: read from src, the four loads formed one
+            # stride-2 group that LLVM vectorised only with a scalar last vector (so that it never reads past the
+            # group's end), and 16 tiles (digits' 7x7 layer) ran entirely scalar (input transforms of digits'
+            # layers: 0.45 / 1.1 / 2.1 -> 0.35 / 0.8 / 1.5 us)
+            nxt = rows[i * _BANDS + 2 * t0 + 2:]
+            dst = v[((chunk * c_in + c) * 16 + 4 * i) * _CHUNK:]
+            for t in range(n):
+                a, b, e, f = src[2 * t], src[2 * t + 1], nxt[2 * t], nxt[2 * t + 1]
+                dst[t] = a - e
+                dst[t + _CHUNK] = b + e
+                dst[t + 2 * _CHUNK] = e - b
+                dst[t + 3 * _CHUNK] = b - f
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _input_transform(xp, rows, v, th, s, c_in):
     """v[((chunk * c_in + c) * 16 + e) * _CHUNK + t % _CHUNK] = (B^T d B)[i, j], e = 4 i + j, d the 4x4 patch of
-    xp[c] at (2 ty, 2 tx), t = ty * s + tx, chunk = t // _CHUNK. One channel at a time: B^T down the columns of
-    each 4-row band into rows (4 blocks _BANDS apart), then B along the band rows into v."""
+    xp[c] at (2 ty, 2 tx), t = ty * s + tx, chunk = t // _CHUNK, for tiles whose patches lie inside xp (always
+    so when pooling: the pool drops an odd last conv row / column). One channel at a time: B^T down the columns
+    of each 4-row band into rows (4 blocks _BANDS apart), then B along the band rows into v."""
+    width = 2 * s
+    for c in range(c_in):
+        for ty in range(th):
+            _band(xp[c], rows[ty * width:], 2 * ty, width)
+        _bands_to_v(rows, v, c, c_in, th * s)
+
+
+# The unpooled kernel's own copy, with the edge cases: a kernel that cannot reach them (winograd_conv_pooled, which
+# the digits executor carries) does not compile them (~0.2 s of the empty-cache compile).
+@njit(cache=True, nogil=True, error_model="numpy")
+def _input_transform_edges(xp, rows, v, th, s, c_in):
+    """_input_transform where the last band may run past the input's last row or column (an unpooled odd size):
+    zeros there."""
     hp, wp = xp.shape[1], xp.shape[2]
     width = 2 * s
     n_cols = min(width, wp)
-    n_tiles = th * s
-    n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
     zero = np.float32(0.0)
     for c in range(c_in):
         plane = xp[c]
@@ -95,18 +184,8 @@ def _input_transform(xp, rows, v, th, s, c_in):
             o = rows[ty * width:]
             y = 2 * ty
             if y + 3 < hp:
-                d0 = plane[y]
-                d1 = plane[y + 1]
-                d2 = plane[y + 2]
-                d3 = plane[y + 3]
-                for x in range(n_cols):
-                    a, b, e, f = d0[x], d1[x], d2[x], d3[x]
-                    o[x] = a - e
-                    o[x + _BANDS] = b + e
-                    o[x + 2 * _BANDS] = e - b
-                    o[x + 3 * _BANDS] = b - f
+                _band(plane, o, y, n_cols)
             else:
-                # the band runs past the input's last row (only for an unpooled odd height): zeros there
                 for x in range(n_cols):
                     a = plane[y, x]
                     b = plane[y + 1, x] if y + 1 < hp else zero
@@ -115,66 +194,62 @@ def _input_transform(xp, rows, v, th, s, c_in):
                     o[x + _BANDS] = b + e
                     o[x + 2 * _BANDS] = e - b
                     o[x + 3 * _BANDS] = b
-            for x in range(n_cols, width):   # past the input's last column (unpooled odd width)
+            for x in range(n_cols, width):
                 o[x] = zero
                 o[x + _BANDS] = zero
                 o[x + 2 * _BANDS] = zero
                 o[x + 3 * _BANDS] = zero
-        # tile t starts at column 2 t of the bands laid end to end (s = width / 2)
-        for chunk in range(n_chunks):
-            t0 = chunk * _CHUNK
-            # at least 32 lanes: LLVM vectorises this loop only from 32 iterations on (measured: 16 tiles cost as
-            # much as 64); the extra lanes read past the bands and compute junk nobody reads
-            n = min(_CHUNK, (n_tiles - t0 + 31) // 32 * 32)
-            for i in range(4):
-                src = rows[i * _BANDS + 2 * t0:]
-                dst = v[((chunk * c_in + c) * 16 + 4 * i) * _CHUNK:]
-                for t in range(n):
-                    a, b, e, f = src[2 * t], src[2 * t + 1], src[2 * t + 2], src[2 * t + 3]
-                    dst[t] = a - e
-                    dst[t + _CHUNK] = b + e
-                    dst[t + 2 * _CHUNK] = e - b
-                    dst[t + 3 * _CHUNK] = b - f
+        _bands_to_v(rows, v, c, c_in, th * s)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _weights4(ue, oc, c):
-    """u_e[oc + j, c + i] for j, i = 0..3, row by row."""
-    return (ue[oc, c], ue[oc, c + 1], ue[oc, c + 2], ue[oc, c + 3],
-            ue[oc + 1, c], ue[oc + 1, c + 1], ue[oc + 1, c + 2], ue[oc + 1, c + 3],
-            ue[oc + 2, c], ue[oc + 2, c + 1], ue[oc + 2, c + 2], ue[oc + 2, c + 3],
-            ue[oc + 3, c], ue[oc + 3, c + 1], ue[oc + 3, c + 2], ue[oc + 3, c + 3])
+def _weights4(we, k, si):
+    """we[k + j + i si] for j, i = 0..3, j (the accumulator) outer."""
+    return (we[k], we[k + si], we[k + 2 * si], we[k + 3 * si],
+            we[k + 1], we[k + 1 + si], we[k + 1 + 2 * si], we[k + 1 + 3 * si],
+            we[k + 2], we[k + 2 + si], we[k + 2 + 2 * si], we[k + 2 + 3 * si],
+            we[k + 3], we[k + 3 + si], we[k + 3 + 2 * si], we[k + 3 + 3 * si])
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _products4(u, v, m, oc, chunk, n, c_in):
-    """m[(4 e + j) * _CHUNK + t] = sum over c of u[e, oc + j, c] * v[((chunk * c_in + c) * 16 + e) * _CHUNK + t]
-    for j = 0..3, t < n, all 16 e: 4 output x 4 input channels per pass, each V value loaded feeding 4 sums."""
+def _products4(w, wb, se, x, xb, m, n, c_in):
+    """m[(4 e + j) * _CHUNK + k] = sum over c of w[wb + e se + j + 16 c se] * x[xb + (16 c + e) * _CHUNK + k]
+    for j = 0..3, k < n, all 16 e: 4 sums x 4 input channels per pass, each x value loaded feeding 4 sums.
+
+    Two uses, one compiled body (a second code path cost ~1.5 s of the empty-cache compile):
+    - tiles as the vector axis: x = V of one chunk, w = U flat (se = R, wb = first output channel of a block of
+      4): m rows are 4 output channels along the chunk's tiles;
+    - output channels as the vector axis, for maps of few tiles: x = U flat (R = _CHUNK), w = V flat (se =
+      _CHUNK, wb = first tile of a group of 4): m rows are 4 tiles along the output channels. With 12 tiles
+      (digits' 7x7 layer) the first runs one 16-lane vector per pass of 16 broadcast weights, the second two
+      (32 output channels) per pass, half as many passes."""
+    n = _lanes16(n)   # a no-op for the callers' n, but LLVM cannot see that across the call
+    si = 16 * se
     for e in range(16):
-        ue = u[e]
-        x = v[(chunk * c_in * 16 + e) * _CHUNK:]
+        we = w[wb + e * se:]
+        xe = x[xb + e * _CHUNK:]
         r = m[e * 4 * _CHUNK:]
         if c_in >= 4:
-            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(ue, oc, 0)
+            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(we, 0, si)
             for t in range(n):
-                p0, p1, p2, p3 = x[t], x[t + 16 * _CHUNK], x[t + 32 * _CHUNK], x[t + 48 * _CHUNK]
+                p0, p1, p2, p3 = xe[t], xe[t + 16 * _CHUNK], xe[t + 32 * _CHUNK], xe[t + 48 * _CHUNK]
                 r[t] = a0 * p0 + a1 * p1 + a2 * p2 + a3 * p3
                 r[t + _CHUNK] = b0 * p0 + b1 * p1 + b2 * p2 + b3 * p3
                 r[t + 2 * _CHUNK] = c0 * p0 + c1 * p1 + c2 * p2 + c3 * p3
                 r[t + 3 * _CHUNK] = d0 * p0 + d1 * p1 + d2 * p2 + d3 * p3
             c = 4
         else:
-            a0, b0, c0, d0 = ue[oc, 0], ue[oc + 1, 0], ue[oc + 2, 0], ue[oc + 3, 0]
+            a0, b0, c0, d0 = we[0], we[1], we[2], we[3]
             for t in range(n):
-                p0 = x[t]
+                p0 = xe[t]
                 r[t] = a0 * p0
                 r[t + _CHUNK] = b0 * p0
                 r[t + 2 * _CHUNK] = c0 * p0
                 r[t + 3 * _CHUNK] = d0 * p0
             c = 1
         while c + 4 <= c_in:
-            xc = x[c * 16 * _CHUNK:]
-            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(ue, oc, c)
+            xc = xe[c * 16 * _CHUNK:]
+            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(we, c * si, si)
             for t in range(n):
                 p0, p1, p2, p3 = xc[t], xc[t + 16 * _CHUNK], xc[t + 32 * _CHUNK], xc[t + 48 * _CHUNK]
                 r[t] += a0 * p0 + a1 * p1 + a2 * p2 + a3 * p3
@@ -183,8 +258,9 @@ def _products4(u, v, m, oc, chunk, n, c_in):
                 r[t + 3 * _CHUNK] += d0 * p0 + d1 * p1 + d2 * p2 + d3 * p3
             c += 4
         while c < c_in:
-            xc = x[c * 16 * _CHUNK:]
-            a0, b0, c0, d0 = ue[oc, c], ue[oc + 1, c], ue[oc + 2, c], ue[oc + 3, c]
+            xc = xe[c * 16 * _CHUNK:]
+            k = c * si
+            a0, b0, c0, d0 = we[k], we[k + 1], we[k + 2], we[k + 3]
             for t in range(n):
                 p0 = xc[t]
                 r[t] += a0 * p0
@@ -262,15 +338,16 @@ def _output_unpooled(m, j, y, t0, n, quadrant, bias):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _pooled_one_input(v, u, chunk, oc, y, t0, n, bias):
-    """With one input channel M_e = u[e, oc, 0] * V_e: the products are folded into the pooled output transform
+def _pooled_one_input(v, uf, rows, chunk, oc, y, t0, n, bias):
+    """With one input channel M_e = U[0, e, oc] * V_e (U flat in uf, R = rows): the products are folded into the pooled output transform
     (y[t0 + t] as _output_transform with pool == 2) instead of writing 16 rows of M per output channel, which
     cost more than the transform (digits' first layer: 4 stores per input value loaded)."""
     x = v[chunk * 16 * _CHUNK:]
-    w0, w1, w2, w3 = u[0, oc, 0], u[1, oc, 0], u[2, oc, 0], u[3, oc, 0]
-    w4, w5, w6, w7 = u[4, oc, 0], u[5, oc, 0], u[6, oc, 0], u[7, oc, 0]
-    w8, w9, w10, w11 = u[8, oc, 0], u[9, oc, 0], u[10, oc, 0], u[11, oc, 0]
-    w12, w13, w14, w15 = u[12, oc, 0], u[13, oc, 0], u[14, oc, 0], u[15, oc, 0]
+    w = uf[oc:]
+    w0, w1, w2, w3 = w[0], w[rows], w[2 * rows], w[3 * rows]
+    w4, w5, w6, w7 = w[4 * rows], w[5 * rows], w[6 * rows], w[7 * rows]
+    w8, w9, w10, w11 = w[8 * rows], w[9 * rows], w[10 * rows], w[11 * rows]
+    w12, w13, w14, w15 = w[12 * rows], w[13 * rows], w[14 * rows], w[15 * rows]
     yt = y[t0:]
     for t in range(n):
         m4, m5, m6, m7 = w4 * x[t + 4 * _CHUNK], w5 * x[t + 5 * _CHUNK], w6 * x[t + 6 * _CHUNK], w7 * x[t + 7 * _CHUNK]
@@ -293,6 +370,22 @@ def _pooled_one_input(v, u, chunk, oc, y, t0, n, bias):
         yt[t] = (top if top > bottom else bottom) + bias
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _channels_as_lanes(n_tiles, c_out, rows):
+    """True if the products should run along the output channels, 4 tiles a pass, rather than along the tiles, 4
+    output channels a pass (both per 4 input channels and transformed position): a pass costs about as much as
+    1.5 vectors of work (16 weights loaded and broadcast, a dependence check; 3 : 2 below), so the layout with
+    fewer passes x (setup + vectors) wins. Needs U rows of _CHUNK floats and V in one chunk. Digits: 16 -> 32 on
+    7x7 (12 tiles) runs along the channels (21 vs 40), 8 -> 16 on 14x14 (56 tiles) along the tiles (70 vs 44)."""
+    if rows != _CHUNK or n_tiles > _CHUNK or c_out > _CHUNK:
+        return False
+    # vectors of 16 lanes written out, not _lanes16: winograd_weight_rows runs this in Python at load, and calling
+    # a jitted helper there would compile it (~0.2 s and a cache file)
+    along_channels = (n_tiles + 3) // 4 * (3 + 2 * ((c_out + 15) // 16))
+    along_tiles = (c_out + 3) // 4 * (3 + 2 * ((n_tiles + 15) // 16))
+    return along_channels < along_tiles
+
+
 # The input transform and the products are separate compiled functions, not inlined: inlined into this loop nest
 # they ran 1.5-2x slower (measured on digits' layers); the output transform is faster inlined (not inlined, its
 # row arguments cost ~3x).
@@ -302,15 +395,17 @@ def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool,
     or act(max of the 2x2 block at (2 y, 2 x) of conv3x3(xp)[oc] + b[oc]) (pool 2); the rest of out untouched.
 
     xp (C_in, Hp, Wp): padded input, read like conv2d with stride 1 (rows past Hp / columns past Wp, reached
-    only by the last tile of an unpooled odd size, count as zeros); u = winograd_weights(w) (16, C_out, C_in);
-    C_out >= 4; act one of FLAT_ACTIVATIONS (leaky alpha >= 0 when pooling); scratch: at least
+    only by the last tile of an unpooled odd size, count as zeros); u = winograd_weights(w) (C_in, 16, R);
+    b (C_out,), C_out >= 4; act one of FLAT_ACTIVATIONS (leaky alpha >= 0 when pooling); scratch: at least
     winograd_scratch_size(C_in, out_h, out_w, pool) floats, contents ignored.
     """
     if pool == 2:
         winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, act, alpha)
         return
     c_in = xp.shape[0]
-    c_out = u.shape[1]
+    c_out = b.shape[0]
+    rows = u.shape[2]
+    uf = u.reshape(u.size)
     th, tw = (out_h + 1) // 2, (out_w + 1) // 2
     s = tw + 1
     n_tiles = th * s
@@ -321,16 +416,16 @@ def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool,
     v = scratch[rows_len:rows_len + v_len]
     m = scratch[rows_len + v_len:rows_len + v_len + 64 * _CHUNK]
     y_start = rows_len + v_len + 64 * _CHUNK
-    _input_transform(xp, scratch[:rows_len], v, th, s, c_in)
+    _input_transform_edges(xp, scratch[:rows_len], v, th, s, c_in)
     block = 0
     while block < c_out:
         # blocks of 4 output channels; the last block is shifted back to end at C_out (recomputing a few)
         oc = min(block, c_out - 4)
         for chunk in range(n_chunks):
             t0 = chunk * _CHUNK
-            # whole SIMD vectors: the lanes past the last tile compute junk nobody reads
-            n = min(_CHUNK, (n_tiles - t0 + 7) // 8 * 8)
-            _products4(u, v, m, oc, chunk, n, c_in)
+            # whole SIMD vectors (_lanes16): the lanes past the last tile compute junk nobody reads
+            n = min(_CHUNK, _lanes16(n_tiles - t0))
+            _products4(uf, oc, rows, v, chunk * c_in * 16 * _CHUNK, m, n, c_in)
             for j in range(4):
                 _output_unpooled(m, j, scratch[y_start + 4 * j * quadrant:], t0, n, quadrant, b[oc + j])
         for j in range(4):
@@ -356,7 +451,9 @@ def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool,
 def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, act, alpha):
     """winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, 2, act, alpha)."""
     c_in = xp.shape[0]
-    c_out = u.shape[1]
+    c_out = b.shape[0]
+    rows = u.shape[2]
+    uf = u.reshape(u.size)
     th, tw = out_h, out_w
     s = tw + 1
     n_tiles = th * s
@@ -368,27 +465,52 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
     m = scratch[rows_len + v_len:rows_len + v_len + 64 * _CHUNK]
     y_start = rows_len + v_len + 64 * _CHUNK
     _input_transform(xp, scratch[:rows_len], v, th, s, c_in)
-    block = 0
-    while block < c_out:
-        # blocks of 4 output channels; the last block is shifted back to end at C_out (recomputing a few)
-        oc = min(block, c_out - 4)
-        for chunk in range(n_chunks):
+    # Passes of the products: blocks of 4 output channels along the tiles (chunk by chunk), or for few tiles
+    # groups of 4 tiles along the output channels (see _products4; V then has a single chunk). One call site of
+    # each helper serves both, as a second inlined copy costs compile time.
+    lanes = c_in > 1 and _channels_as_lanes(n_tiles, c_out, rows)
+    n_passes = (n_tiles + 3) // 4 if lanes else (c_out + 3) // 4
+    for p in range(n_passes):
+        # the last block of output channels is shifted back to end at C_out (recomputing a few)
+        oc = min(4 * p, c_out - 4)
+        for chunk in range(1 if lanes else n_chunks):
             t0 = chunk * _CHUNK
-            # whole SIMD vectors: the lanes past the last tile compute junk nobody reads
-            n = min(_CHUNK, (n_tiles - t0 + 7) // 8 * 8)
+            # whole SIMD vectors (_lanes16): the lanes past the last tile or channel compute junk nobody reads
+            n = min(_CHUNK, _lanes16(n_tiles - t0))
             if c_in == 1:
                 for j in range(4):
-                    _pooled_one_input(v, u, chunk, oc + j, scratch[y_start + j * quadrant:], t0, n, b[oc + j])
+                    _pooled_one_input(v, uf, rows, chunk, oc + j, scratch[y_start + j * quadrant:], t0, n,
+                                      b[oc + j])
                 continue
-            _products4(u, v, m, oc, chunk, n, c_in)
+            if lanes:   # weights: V at tile 4 p; rows: U; m rows: 4 tiles along the output channels
+                w, wb, x, xb, n, y_row, t0 = v, 4 * p, uf, 0, _lanes16(c_out), _CHUNK, 0
+            else:       # weights: U at output channel oc; rows: V of this chunk; m rows: 4 channels along the tiles
+                w, wb, x, xb, y_row = uf, oc, v, chunk * c_in * 16 * _CHUNK, quadrant
+            _products4(w, wb, rows, x, xb, m, n, c_in)
             for j in range(4):
-                _output_pooled(m, j, scratch[y_start + j * quadrant:], t0, n, b[oc + j])
+                # with lanes, bias and activation are added below (along the channels)
+                _output_pooled(m, j, scratch[y_start + j * y_row:], t0, n, np.float32(0.0) if lanes else b[oc + j])
+        # one call site of _act_row for both (a second, inlined by LLVM, cost compile time)
         for j in range(4):
-            y = scratch[y_start + j * quadrant:y_start + (j + 1) * quadrant]
-            _act_row(y, n_tiles, act, alpha)
+            if lanes:   # tile 4 p + j along the output channels
+                t = 4 * p + j
+                ty, tx = t // s, t % s
+                if ty >= th or tx >= tw:   # the junk tile at the end of each tile row, or past the last one
+                    continue
+                y = scratch[y_start + j * _CHUNK:y_start + (j + 1) * _CHUNK]
+                for o in range(c_out):
+                    y[o] += b[o]
+                count = c_out
+            else:       # output channel oc + j along the tiles
+                y = scratch[y_start + j * quadrant:y_start + (j + 1) * quadrant]
+                count = n_tiles
+            _act_row(y, count, act, alpha)
+            if lanes:
+                for o in range(c_out):
+                    out[o, out_top + ty, out_left + tx] = y[o]
+                continue
             for ty in range(th):
                 dst = out[oc + j, out_top + ty, out_left:]
                 src = y[ty * s:]
                 for tx in range(tw):
                     dst[tx] = src[tx]
-        block += 4
