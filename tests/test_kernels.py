@@ -433,6 +433,17 @@ def guarded(shape, rng, top=1, bottom=1, left=1, right=1):
     return x, xp
 
 
+def same_conv3x3_case(rng, c_in, c_out, height, width, pool, act, alpha):
+    """Weights, bias and the reference result of a 3x3 'same' conv (+ 2x2 max pool when pool == 2) of a map of
+    the given size; skips the test when the map has no 2x2 pooling window."""
+    if pool == 2 and (height < 2 or width < 2):
+        pytest.skip("no 2x2 pooling window in a map this small")
+    w = uniform(rng, (c_out, c_in, 3, 3), 1.0 / np.sqrt(c_in * 9))
+    b = uniform(rng, (c_out,), 0.5)
+    return w, b, lambda x: (R.max_pool(R.conv2d(x, w, b, 1, 1, 1, 1, act, alpha), 2) if pool == 2
+                            else R.conv2d(x, w, b, 1, 1, 1, 1, act, alpha))
+
+
 @pytest.mark.parametrize("c_in, c_out, height, width", [
     (1, 8, 28, 28), (8, 16, 14, 14), (16, 32, 7, 7),   # the digits layers
     (3, 5, 1, 1), (2, 7, 5, 9), (5, 6, 2, 3), (4, 4, 11, 6), (1, 9, 3, 4),   # 5, 6, 7, 9: shifted last block
@@ -442,13 +453,8 @@ def guarded(shape, rng, top=1, bottom=1, left=1, right=1):
 def test_conv3x3_flat_matches_reference_conv_then_pool(c_in, c_out, height, width, pool, act, alpha):
     rng = np.random.default_rng(c_in * 1000 + c_out * 10 + height)
     x, xp = guarded((c_in, height, width), rng)
-    w = uniform(rng, (c_out, c_in, 3, 3), 1.0 / np.sqrt(c_in * 9))
-    b = uniform(rng, (c_out,), 0.5)
-    expected = R.conv2d(x, w, b, 1, 1, 1, 1, act, alpha)
-    if pool == 2:
-        if height < 2 or width < 2:
-            pytest.skip("no 2x2 pooling window in a map this small")
-        expected = R.max_pool(expected, 2)
+    w, b, reference = same_conv3x3_case(rng, c_in, c_out, height, width, pool, act, alpha)
+    expected = reference(x)
     out = np.full(expected.shape, np.nan, np.float32)
     scratch = np.full(K.flat_scratch_size(height, width + 2), np.nan, np.float32)   # contents must not matter
     K.conv3x3_flat(xp, w, b, out, scratch, pool, act, alpha)
@@ -661,13 +667,8 @@ def run_winograd(x, w, b, pool, act, alpha, out_top=0, out_left=0, margin=(0, 0)
 def test_winograd_conv_matches_reference_conv_then_pool(c_in, c_out, height, width, pool, act, alpha):
     rng = np.random.default_rng(c_in * 1000 + c_out * 10 + height)
     x = uniform(rng, (c_in, height, width))
-    w = uniform(rng, (c_out, c_in, 3, 3), 1.0 / np.sqrt(c_in * 9))
-    b = uniform(rng, (c_out,), 0.5)
-    expected = R.conv2d(x, w, b, 1, 1, 1, 1, act, alpha)
-    if pool == 2:
-        if height < 2 or width < 2:
-            pytest.skip("no 2x2 pooling window in a map this small")
-        expected = R.max_pool(expected, 2)
+    w, b, reference = same_conv3x3_case(rng, c_in, c_out, height, width, pool, act, alpha)
+    expected = reference(x)
     out, result = run_winograd(x, w, b, pool, act, alpha)
     assert_close(result, expected)
 
@@ -682,11 +683,8 @@ def test_winograd_conv_writes_the_reference_at_its_offset_and_nothing_else(c_in,
     assume(pool == 1 or (height >= 2 and width >= 2))
     rng = np.random.default_rng(seed)
     x = uniform(rng, (c_in, height, width))
-    w = uniform(rng, (c_out, c_in, 3, 3), 1.0 / np.sqrt(c_in * 9))
-    b = uniform(rng, (c_out,), 0.5)
-    expected = R.conv2d(x, w, b, 1, 1, 1, 1, act, alpha)
-    if pool == 2:
-        expected = R.max_pool(expected, 2)
+    w, b, reference = same_conv3x3_case(rng, c_in, c_out, height, width, pool, act, alpha)
+    expected = reference(x)
     out, result = run_winograd(x, w, b, pool, act, alpha, out_top, out_left, margin)
     assert_close(result, expected)
     # everything around the result (e.g. the next layer's padding border) is left as it was
