@@ -115,6 +115,8 @@ def test_conv2d_matches_reference(p):
     (6, 9, 8, 3, 2, 3, (0, 1, 1, 0)),      # grouped 3x3 stride 2, odd channels per group
     (8, 8, 10, 3, 2, 8, (0, 1, 0, 1)),     # depthwise 3x3 stride 2 (MobileNetV2's downsampling)
     (64, 72, 12, 1, 1, 1, (0, 0, 0, 0)),   # pointwise, 72 channels = 8 chunks of 9 rounded up to 12
+    (12, 8, 9, 1, 1, 1, (0, 0, 0, 0)),     # pointwise, a block of 8 input channels then one of 4 (relu not fused)
+    (16, 6, 15, 1, 1, 1, (0, 0, 0, 0)),    # pointwise, two blocks of 8 (relu fused into the second), 240 pixels
     (3, 10, 12, 5, 1, 1, (2, 2, 2, 2)),    # 5-wide kernel rows unrolled
     (4, 6, 8, 4, 2, 2, (1, 2, 2, 1)),      # general path, stride 2, even kernel
     (9, 13, 9, 1, 2, 1, (0, 0, 0, 0)),     # strided pointwise (Xception shortcut), remainders in channel blocks

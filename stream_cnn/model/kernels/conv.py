@@ -356,9 +356,14 @@ def _weights1x4(w, oc, ic):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
-def _pointwise_4x8(x_flat, w, oc, ic, o0, o1, o2, o3, pixels):
-    """o_j += sum over input channels ic..ic+7 of w[oc + j, i] * x_flat[i]: eight input rows per pass over the
-    four output rows, so the accumulators are loaded and stored half as often as with four (~15% faster)."""
+def _pointwise_4x8(x_flat, w, oc, ic, o0, o1, o2, o3, pixels, first, b0, b1, b2, b3, floor):
+    """o_j = (b_j if first else o_j) + sum over input channels ic..ic+7 of w[oc + j, i] * x_flat[i]: eight input
+    rows per pass over the four output rows, so the accumulators are loaded and stored half as often as with four
+    (~15% faster). The first block starts from the bias instead of reading a bias-filled row (one pass over the
+    outputs less: 8 -> 16 channels on 60x60 17 -> 12 us), and each sum is one FMA chain starting from the
+    accumulator (8 instructions for 8 products, not a multiply, 7 FMAs and an add). Values below floor become
+    floor: -inf leaves them alone (NaN too: the test is t < floor), 0 on the last block is a fused relu (saves the
+    activation pass over the outputs, 15.5 -> 11.6 us for 8 -> 16 channels on 60x60)."""
     x0, x1, x2, x3 = x_flat[ic], x_flat[ic + 1], x_flat[ic + 2], x_flat[ic + 3]
     x4, x5, x6, x7 = x_flat[ic + 4], x_flat[ic + 5], x_flat[ic + 6], x_flat[ic + 7]
     k = w[oc, ic:ic + 8, 0, 0]
@@ -369,13 +374,30 @@ def _pointwise_4x8(x_flat, w, oc, ic, o0, o1, o2, o3, pixels):
     d0, d1, d2, d3, d4, d5, d6, d7 = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
     k = w[oc + 3, ic:ic + 8, 0, 0]
     e0, e1, e2, e3, e4, e5, e6, e7 = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
-    for p in range(pixels):
-        v0, v1, v2, v3 = x0[p], x1[p], x2[p], x3[p]
-        v4, v5, v6, v7 = x4[p], x5[p], x6[p], x7[p]
-        o0[p] += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6 + a7 * v7
-        o1[p] += c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3 + c4 * v4 + c5 * v5 + c6 * v6 + c7 * v7
-        o2[p] += d0 * v0 + d1 * v1 + d2 * v2 + d3 * v3 + d4 * v4 + d5 * v5 + d6 * v6 + d7 * v7
-        o3[p] += e0 * v0 + e1 * v1 + e2 * v2 + e3 * v3 + e4 * v4 + e5 * v5 + e6 * v6 + e7 * v7
+    if first:
+        for p in range(pixels):
+            v0, v1, v2, v3 = x0[p], x1[p], x2[p], x3[p]
+            v4, v5, v6, v7 = x4[p], x5[p], x6[p], x7[p]
+            t0 = b0 + a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6 + a7 * v7
+            o0[p] = t0 if not t0 < floor else floor
+            t1 = b1 + c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3 + c4 * v4 + c5 * v5 + c6 * v6 + c7 * v7
+            o1[p] = t1 if not t1 < floor else floor
+            t2 = b2 + d0 * v0 + d1 * v1 + d2 * v2 + d3 * v3 + d4 * v4 + d5 * v5 + d6 * v6 + d7 * v7
+            o2[p] = t2 if not t2 < floor else floor
+            t3 = b3 + e0 * v0 + e1 * v1 + e2 * v2 + e3 * v3 + e4 * v4 + e5 * v5 + e6 * v6 + e7 * v7
+            o3[p] = t3 if not t3 < floor else floor
+    else:
+        for p in range(pixels):
+            v0, v1, v2, v3 = x0[p], x1[p], x2[p], x3[p]
+            v4, v5, v6, v7 = x4[p], x5[p], x6[p], x7[p]
+            t0 = o0[p] + a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3 + a4 * v4 + a5 * v5 + a6 * v6 + a7 * v7
+            o0[p] = t0 if not t0 < floor else floor
+            t1 = o1[p] + c0 * v0 + c1 * v1 + c2 * v2 + c3 * v3 + c4 * v4 + c5 * v5 + c6 * v6 + c7 * v7
+            o1[p] = t1 if not t1 < floor else floor
+            t2 = o2[p] + d0 * v0 + d1 * v1 + d2 * v2 + d3 * v3 + d4 * v4 + d5 * v5 + d6 * v6 + d7 * v7
+            o2[p] = t2 if not t2 < floor else floor
+            t3 = o3[p] + e0 * v0 + e1 * v1 + e2 * v2 + e3 * v3 + e4 * v4 + e5 * v5 + e6 * v6 + e7 * v7
+            o3[p] = t3 if not t3 < floor else floor
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
@@ -396,14 +418,18 @@ def _pointwise(xp, w, b, out, act, alpha, oc_start, oc_stop):
             o2 = out_flat[oc + 2]
             o3 = out_flat[oc + 3]
             b0, b1, b2, b3 = b[oc], b[oc + 1], b[oc + 2], b[oc + 3]
-            for p in range(pixels):
-                o0[p] = b0
-                o1[p] = b1
-                o2[p] = b2
-                o3[p] = b3
+            if c_in < 8:
+                for p in range(pixels):
+                    o0[p] = b0
+                    o1[p] = b1
+                    o2[p] = b2
+                    o3[p] = b3
+            # relu rides on the last block of eight input channels when there is no remainder block after it
+            fused_relu = act == 1 and c_in % 8 == 0
             ic = 0
             while ic + 8 <= c_in:
-                _pointwise_4x8(x_flat, w, oc, ic, o0, o1, o2, o3, pixels)
+                floor = np.float32(0.0) if fused_relu and ic + 8 == c_in else np.float32(-np.inf)
+                _pointwise_4x8(x_flat, w, oc, ic, o0, o1, o2, o3, pixels, ic == 0, b0, b1, b2, b3, floor)
                 ic += 8
             while ic + 4 <= c_in:
                 x0 = x_flat[ic]
@@ -434,8 +460,9 @@ def _pointwise(xp, w, b, out, act, alpha, oc_start, oc_stop):
                     o2[p] += a2 * v0
                     o3[p] += a3 * v0
                 ic += 1
-            for j in range(4):
-                _finish_plane(out, oc + j, act, alpha)
+            if not fused_relu:
+                for j in range(4):
+                    _finish_plane(out, oc + j, act, alpha)
             oc += 4
         else:
             o0 = out_flat[oc]
