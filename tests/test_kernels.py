@@ -438,6 +438,7 @@ def guarded(shape, rng, top=1, bottom=1, left=1, right=1):
 @pytest.mark.parametrize("c_in, c_out, height, width", [
     (1, 8, 28, 28), (8, 16, 14, 14), (16, 32, 7, 7),   # the digits layers
     (3, 5, 1, 1), (2, 7, 5, 9), (5, 6, 2, 3), (4, 4, 11, 6), (1, 9, 3, 4),   # 5, 6, 7, 9: shifted last block
+    (2, 6, 25, 100), (1, 8, 62, 62),   # unpooled: several bands of output rows (FLAT_BAND), a short last band
 ])
 @pytest.mark.parametrize("pool", [1, 2])
 @pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.1), (3, 0.0)])
