@@ -369,6 +369,8 @@ calls = {
                                                 2, 1, 1)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
     "depthwise3x3_same": (K.depthwise3x3_same, (x, wd, b[:4], f32(4, 8, 8), f32(8), 1, 0.0)),
+    "depthwise3x3_flat": (K.depthwise3x3_flat, (xp, wd, b[:4], f32(4, 8, 8), f32(K.depthwise_flat_scratch_size(8, 10)),
+                                                2, 0.1)),
     "conv_channels_last": (K.conv_channels_last, (xp, K.channels_last_weights(w3), b, out, f32(xp.size), 1, 0.0)),
     "conv_patches": (K.conv_patches, (xp, w3, b, pool_out.repeat(2, axis=0), f32(4 * 64 * 36 + 8 * 64), 2, 1, 0.0)),
     "winograd_conv": (K.winograd_conv, (xp, K.winograd_weights(w3), b, out, f32(K.winograd_scratch_size(4, 8, 8, 1)),
@@ -402,7 +404,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 34   # every kernel the probe calls reported back
+    assert len(extra) == 35   # every kernel the probe calls reported back
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -633,6 +635,22 @@ def test_depthwise3x3_same_is_conv2d_on_the_padded_map(channels, mult, height, w
     K.depthwise3x3_same(x, w, b, out, np.full(width, np.nan, np.float32), act, 0.0)
     np.testing.assert_array_equal(out, expected)
     assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, 0.0))
+
+
+@SETTINGS
+@given(channels=st.integers(1, 6), mult=st.integers(1, 2), height=st.integers(1, 30), width=st.integers(1, 40),
+       act=st.sampled_from([0, 1, 2, 3]), alpha=ALPHAS, seed=st.integers(0, 1000))
+def test_depthwise3x3_flat_matches_reference(channels, mult, height, width, act, alpha, seed):
+    """The flat-plane depthwise conv on a padded map followed in memory by NaN (it must not read past the
+    plane), channel multipliers, one-row and one-column maps; scratch starts as NaN."""
+    rng = np.random.default_rng(seed)
+    x, xp = guarded((channels, height, width), rng)
+    w = uniform(rng, (channels * mult, 1, 3, 3), 1.0 / 3.0)
+    b = uniform(rng, (channels * mult,), 0.5)
+    out = np.full((channels * mult, height, width), np.nan, np.float32)
+    scratch = np.full(K.depthwise_flat_scratch_size(height, width + 2), np.nan, np.float32)
+    K.depthwise3x3_flat(xp, w, b, out, scratch, act, alpha)
+    assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, alpha))
 
 
 # --- Winograd F(2x2, 3x3) ----------------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ from numba import njit
 
 from stream_cnn.model.kernels.activations import activation, glu, softmax
 from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv_channels_last, conv_patches,
-                                           depthwise3x3_same, pad_into, pointwise_small, subsample_into)
+                                           depthwise3x3_flat, depthwise3x3_same, pad_into, pointwise_small,
+                                           subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.pool import (adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool,
@@ -68,6 +69,7 @@ OP_CONV_CHANNELS_LAST = 25
 OP_DEPTHWISE3X3_SAME = 26
 OP_CONV_PATCHES = 8
 OP_WINOGRAD = 27
+OP_DEPTHWISE3X3_FLAT = 28
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -100,6 +102,7 @@ KERNEL_OPS = {
     pointwise_small: (OP_POINTWISE_SMALL, "34131if"),
     conv_channels_last: (OP_CONV_CHANNELS_LAST, "34131if"),
     depthwise3x3_same: (OP_DEPTHWISE3X3_SAME, "34131if"),
+    depthwise3x3_flat: (OP_DEPTHWISE3X3_FLAT, "34131if"),
     winograd_conv_pooled: (OP_WINOGRAD, "33131iiiiif"),
 }
 
@@ -204,6 +207,9 @@ def run_full(ops, reals, state, params):
                                _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
         elif code == OP_DEPTHWISE3X3_SAME:
             depthwise3x3_same(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                              _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
+        elif code == OP_DEPTHWISE3X3_FLAT:
+            depthwise3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                               _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
         elif code == OP_DENSE:
             dense(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
