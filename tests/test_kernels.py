@@ -360,6 +360,8 @@ calls = {
     "add": (K.add, (x, x, x, 1, 0.0)),
     "concat_into": (K.concat_into, (x, out, 2)),
     "conv3x3_flat": (K.conv3x3_flat, (xp, w3, b, out, f32(K.flat_scratch_size(8, 10)), 1, 1, 0.0)),
+    "conv3x3_flat_into": (K.conv3x3_flat_into, (xp, w3, b, f32(8, 10, 10), f32(K.flat_scratch_size(8, 10)), 1, 1, 1,
+                                                0.0)),
     "conv3x3_flat pooled": (K.conv3x3_flat, (xp, w3, b, pool_out.repeat(2, axis=0), f32(K.flat_scratch_size(8, 10)),
                                              2, 3, 0.0)),
     "max_pool_separable": (K.max_pool_separable, (xp, pool_out, f32(10), 3, 3, 2, 2)),
@@ -404,7 +406,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 35   # every kernel the probe calls reported back
+    assert len(extra) == 36   # every kernel the probe calls reported back
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -458,6 +460,26 @@ def test_conv3x3_flat_matches_reference_conv_then_pool(c_in, c_out, height, widt
     scratch = np.full(K.flat_scratch_size(height, width + 2), np.nan, np.float32)   # contents must not matter
     K.conv3x3_flat(xp, w, b, out, scratch, pool, act, alpha)
     assert_close(out, expected)
+
+
+@pytest.mark.parametrize("c_in, c_out, height, width", [(8, 8, 60, 60), (2, 6, 25, 100), (3, 5, 1, 1)])
+def test_conv3x3_flat_into_writes_the_window_only(c_in, c_out, height, width):
+    """conv3x3_flat_into at an offset inside a NaN-bordered buffer: the window holds conv3x3_flat's values bit
+    for bit (the border would show NaN if read), nothing outside it is written."""
+    rng = np.random.default_rng(height)
+    x, xp = guarded((c_in, height, width), rng)
+    w = uniform(rng, (c_out, c_in, 3, 3), 1.0 / np.sqrt(c_in * 9))
+    b = uniform(rng, (c_out,), 0.5)
+    scratch = np.full(K.flat_scratch_size(height, width + 2), np.nan, np.float32)
+    plain = np.full((c_out, height, width), np.nan, np.float32)
+    K.conv3x3_flat(xp, w, b, plain, scratch, 1, 1, 0.0)
+    big = np.full((c_out, height + 3, width + 2), -7.0, np.float32)
+    K.conv3x3_flat_into(xp, w, b, big, scratch, 2, 1, 1, 0.0)
+    np.testing.assert_array_equal(big[:, 2:2 + height, 1:1 + width], plain)
+    border = np.ones(big.shape, bool)
+    border[:, 2:2 + height, 1:1 + width] = False
+    assert np.all(big[border] == -7.0)
+    assert_close(plain, R.conv2d(x, w, b, 1, (1, 1, 1, 1), act=1))
 
 
 def test_conv3x3_flat_on_an_unpadded_input_is_a_valid_conv():

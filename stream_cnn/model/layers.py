@@ -338,6 +338,11 @@ class _ConvBase(Layer):
         if self.flat_eligible() and self._flat_pays():
             scratch = runtime.scratch(kernels.flat_scratch_size(x.shape[1] - 2, x.shape[2]))
             own_act = self.run_act in kernels.FLAT_ACTIVATIONS
+            target, top, left = runtime.storage(out)
+            if target is not out:   # out is the interior of its readers' padded buffer (writes_at_offset)
+                runtime.step(kernels.conv3x3_flat_into, x, self.run_weight, self.run_bias, target, scratch, top,
+                             left, self.run_act, self.run_alpha)
+                return
             runtime.step(kernels.conv3x3_flat, x, self.run_weight, self.run_bias, out, scratch, 1,
                          self.run_act if own_act else 0, self.run_alpha)
             if not own_act:   # sigmoid, tanh, gelu: in place on the output while it is in cache
@@ -345,6 +350,20 @@ class _ConvBase(Layer):
             return
         runtime.step(kernels.conv2d, x, self.run_weight, self.run_bias, out, self.stride[0], self.stride[1],
                      self.dilation[0], self.dilation[1], self.groups, self.run_act, self.run_alpha)
+
+    def writes_at_offset(self):
+        """True if plan() runs a kernel that can write this layer's (unpooled) output inside a bigger padded
+        buffer: kernels.conv3x3_flat_into, for flat 3x3 convs applying their own activation (the branches of plan()
+        before that one must not take the layer)."""
+        if not (self.flat_eligible() and self._flat_pays() and self.run_act in kernels.FLAT_ACTIVATIONS):
+            return False
+        pixels = self.output_shape[1] * self.output_shape[2]
+        c_in, height, width = self.input_shapes[0]
+        top, bottom, left, right = self.pads
+        return (not self._patches_pay(pixels) and not self._channels_last_pays(pixels)
+                and self.groups != c_in   # one input channel: plan() may take a depthwise kernel
+                and self.output_shape[1] == height + top + bottom - 2
+                and self.output_shape[2] == width + left + right - 2)
 
     # Output widths below which a depthwise 3x3 stride-1 conv runs as kernels.depthwise3x3_flat (one vector loop
     # over the flat padded plane) instead of conv2d's row loops: with 16-float vectors a row under 16 wide is all

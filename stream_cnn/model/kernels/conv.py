@@ -839,13 +839,12 @@ FLAT_BAND = 1024
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _band_finish(acc, bias, out, oc, oy0, rows, wp, act, alpha):
-    """out[oc, oy0 + r, :] = act(acc[r * wp:r * wp + W] + bias) for r < rows, act one of FLAT_ACTIVATIONS: bias and
-    activation in one pass while the band is in L1."""
-    out_w = out.shape[2]
+def _band_finish(acc, bias, out, oc, oy0, rows, wp, out_left, out_w, act, alpha):
+    """out[oc, oy0 + r, out_left:out_left + out_w] = act(acc[r * wp:r * wp + out_w] + bias) for r < rows, act one
+    of FLAT_ACTIVATIONS: bias and activation in one pass while the band is in L1."""
     zero = np.float32(0.0)
     for r in range(rows):
-        row = out[oc, oy0 + r]
+        row = out[oc, oy0 + r, out_left:]
         src = acc[r * wp:]
         if act == 1:
             for ox in range(out_w):
@@ -868,11 +867,12 @@ def _band_finish(acc, bias, out, oc, oy0, rows, wp, act, alpha):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _flat_bands(xp, w, b, out, scratch, act, alpha):
-    """conv3x3_flat with pool = 1, in bands of output rows (FLAT_BAND); its own function, not a branch of
-    conv3x3_flat (as a branch it ran ~10% slower, 49 -> 54 us on 8 -> 8 channels, 60x60)."""
+def _flat_bands(xp, w, b, out, scratch, out_top, out_left, act, alpha):
+    """conv3x3_flat with pool = 1, in bands of output rows (FLAT_BAND), written at out[:, out_top:, out_left:]; its
+    own function, not a branch of conv3x3_flat (as a branch it ran ~10% slower, 49 -> 54 us on 8 -> 8 channels,
+    60x60)."""
     c_in, hp, wp = xp.shape
-    c_out, out_h = w.shape[0], out.shape[1]
+    c_out, out_h, out_w = w.shape[0], hp - 2, wp - 2
     plane = hp * wp
     x_flat = xp.reshape(c_in * plane)
     band_rows = max(1, min(out_h, FLAT_BAND // wp))
@@ -886,7 +886,8 @@ def _flat_bands(xp, w, b, out, scratch, act, alpha):
             _flat_accumulate4(x_flat, w, oc, plane, wp, scratch[0:cap], scratch[cap:2 * cap],
                               scratch[2 * cap:3 * cap], scratch[3 * cap:4 * cap], oy0 * wp, rows * wp)
             for j in range(4):
-                _band_finish(scratch[j * cap:(j + 1) * cap], b[oc + j], out, oc + j, oy0, rows, wp, act, alpha)
+                _band_finish(scratch[j * cap:(j + 1) * cap], b[oc + j], out, oc + j, out_top + oy0, rows, wp,
+                             out_left, out_w, act, alpha)
             block += 4
         oy0 += rows
 
@@ -906,7 +907,7 @@ def conv3x3_flat(xp, w, b, out, scratch, pool, act, alpha):
     n_round = (n_round + FLAT_ROUND - 1) // FLAT_ROUND * FLAT_ROUND
     x_flat = xp.reshape(c_in * plane)
     if pool == 1:
-        _flat_bands(xp, w, b, out, scratch, act, alpha)
+        _flat_bands(xp, w, b, out, scratch, 0, 0, act, alpha)
         return
     pair_max = scratch[4 * n_round:5 * n_round]
     block = 0
@@ -920,6 +921,14 @@ def conv3x3_flat(xp, w, b, out, scratch, pool, act, alpha):
             _flat_finish(scratch[j * n_round:(j + 1) * n_round], pair_max, b[oc + j], out, oc + j, wp, pool, act,
                          alpha)
         block += 4
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def conv3x3_flat_into(xp, w, b, out, scratch, out_top, out_left, act, alpha):
+    """conv3x3_flat with pool = 1 written at out[oc, out_top + y, out_left + x] for the (C_out, Hp - 2, Wp - 2)
+    conv output (nothing else of out is written), so a conv can write straight into the interior of its
+    readers' padded buffer (mini-Xception's conv2: no pad copy before the depthwise conv reading it)."""
+    _flat_bands(xp, w, b, out, scratch, out_top, out_left, act, alpha)
 
 
 # --- small maps, many input channels: convolution as dot products over patches ---------------------------------

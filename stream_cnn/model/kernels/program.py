@@ -26,7 +26,8 @@ __pycache__), or the executors keep running the old kernel code from the cache.
 from numba import njit
 
 from stream_cnn.model.kernels.activations import activation, glu, softmax
-from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv_channels_last, conv_patches,
+from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_into, conv_channels_last,
+                                           conv_patches,
                                            depthwise3x3_flat, depthwise3x3_same, pad_into, pointwise_small,
                                            subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
@@ -70,6 +71,7 @@ OP_DEPTHWISE3X3_SAME = 26
 OP_CONV_PATCHES = 8
 OP_WINOGRAD = 27
 OP_DEPTHWISE3X3_FLAT = 28
+OP_CONV3X3_FLAT_INTO = 29
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -81,6 +83,7 @@ BASIC_OPS = frozenset({OP_PAD, OP_WINOGRAD, OP_DENSE_LINEAR, OP_SOFTMAX})
 KERNEL_OPS = {
     pad_into: (OP_PAD, "33ii"),
     conv3x3_flat: (OP_CONV3X3_FLAT, "34131iif"),
+    conv3x3_flat_into: (OP_CONV3X3_FLAT_INTO, "34131iiif"),
     conv_patches: (OP_CONV_PATCHES, "34131iif"),
     max_pool: (OP_MAX_POOL, "33iiii"),
     dense: (OP_DENSE, "1211if"),
@@ -192,6 +195,10 @@ def run_full(ops, reals, state, params):
         if code == OP_CONV3X3_FLAT:
             conv3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                          _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
+        elif code == OP_CONV3X3_FLAT_INTO:
+            conv3x3_flat_into(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                              _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1],
+                              row[i + 2], alpha)
         elif code == OP_CONV_PATCHES:
             conv_patches(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                          _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
