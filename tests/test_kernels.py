@@ -369,6 +369,7 @@ calls = {
     "subsample_into": (K.subsample_into, (xp, pool_out, 2, 2, 1, 1)),
     "max_pool_flat_add": (K.max_pool_flat_add, (xp, pool_out, xp, f32(K.flat_pool_scratch_size(xp.shape)), 3, 3, 2,
                                                 2, 1, 1)),
+    "max_pool3s2_add": (K.max_pool3s2_add, (x, pool_out, xp, f32(K.flat_pool_scratch_size(x.shape)), 1, 1)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
     "depthwise3x3_same": (K.depthwise3x3_same, (x, wd, b[:4], f32(4, 8, 8), f32(8), 1, 0.0)),
     "depthwise3x3_flat": (K.depthwise3x3_flat, (xp, wd, b[:4], f32(4, 8, 8), f32(K.depthwise_flat_scratch_size(8, 10)),
@@ -406,7 +407,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 36   # every kernel the probe calls reported back
+    assert len(extra) == 37   # every kernel the probe calls reported back
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -657,6 +658,24 @@ def test_depthwise3x3_same_is_conv2d_on_the_padded_map(channels, mult, height, w
     K.depthwise3x3_same(x, w, b, out, np.full(width, np.nan, np.float32), act, 0.0)
     np.testing.assert_array_equal(out, expected)
     assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, 0.0))
+
+
+@SETTINGS
+@given(channels=st.integers(1, 40), half_h=st.integers(1, 32), half_w=st.integers(1, 32), seed=st.integers(0, 1000))
+def test_max_pool3s2_add_matches_reference_same_pool_then_add(channels, half_h, half_w, seed):
+    """The 3x3 stride-2 "same" pool of an even map read unpadded, plus the residual, written at an offset into a
+    bordered buffer: bit for bit the reference, border untouched; several channels per chunk on small maps
+    (their flat passes cross channel edges), scratch starts as NaN."""
+    rng = np.random.default_rng(seed)
+    x = uniform(rng, (channels, 2 * half_h, 2 * half_w))
+    res = uniform(rng, (channels, half_h, half_w))
+    expected = R.max_pool(x, (3, 3), (2, 2), (0, 1, 0, 1)) + res
+    big = np.full((channels, half_h + 2, half_w + 3), -7.0, np.float32)
+    K.max_pool3s2_add(x, res, big, np.full(K.flat_pool_scratch_size(x.shape), np.nan, np.float32), 1, 2)
+    np.testing.assert_array_equal(big[:, 1:1 + half_h, 2:2 + half_w], expected)
+    border = np.ones(big.shape, bool)
+    border[:, 1:1 + half_h, 2:2 + half_w] = False
+    assert np.all(big[border] == -7.0)
 
 
 @SETTINGS

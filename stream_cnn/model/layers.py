@@ -573,6 +573,15 @@ class MaxPool(_WindowPool):
         """Emit this pool and the residual add after it as one max_pool_flat_add call: out = pool + residual
         (runs_flat() pools only; the Model checks). out may be the interior of a padded_output buffer."""
         x = inputs[0]
+        if self.type == "max_pool" and self.kernel == (3, 3) and self.stride == (2, 2) \
+                and tuple(self.pads) == (0, 1, 0, 1) and x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0 \
+                and runtime.interior(x) is None:
+            # "same" on an even map pads the bottom row and right column only: read the map unpadded, no pad
+            # copy (Xception's 16x60x60 pool + add 6.0 + 14.3 -> 14.3 us, 32x30x30 3.8 + 8.5 -> 9.5)
+            target, top, left = runtime.storage(out)
+            runtime.step(kernels.max_pool3s2_add, x, residual, target,
+                         runtime.scratch(kernels.flat_pool_scratch_size(x.shape)), top, left)
+            return
         if any(self.pads):
             x = runtime.padded(input_names[0], x, self.pads, self.fill)
         target, top, left = runtime.storage(out)

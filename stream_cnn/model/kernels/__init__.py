@@ -8,7 +8,7 @@ Beyond the contract's kernels, the Model plans faster equivalents where they mea
 to the NumPy twin by tests/test_kernels.py): conv3x3_flat and conv_patches (3x3 / small-map convs, optionally
 with the following 2x2 max pool fused; conv3x3_flat_into writes into a padded buffer), conv_channels_last (small-map heads), depthwise3x3_same (padding without
 a pad copy), depthwise3x3_flat (depthwise 3x3 on narrow maps), pointwise_small (1x1 convs on few pixels), subsample_into (strided 1x1 convs), max_pool_separable,
-max_pool_flat, max_pool_flat_add (a pool and the residual add after it), activate_inplace, winograd_conv (3x3
+max_pool_flat, max_pool_flat_add (a pool and the residual add after it; max_pool3s2_add reads an even map unpadded), activate_inplace, winograd_conv (3x3
 stride-1 convs as Winograd F(2x2, 3x3), optionally with the following 2x2 max pool fused; winograd_conv_pooled is
 its pooled half). kernels/program.py holds the executors that run a whole forward pass in one call from Python.
 """
@@ -50,6 +50,7 @@ from stream_cnn.model.kernels.pool import (
     max_pool,
     max_pool_flat,
     max_pool_flat_add,
+    max_pool3s2_add,
     max_pool_separable,
     min_pool,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "max_pool",
     "max_pool_flat",
     "max_pool_flat_add",
+    "max_pool3s2_add",
     "max_pool_separable",
     "min_pool",
     "pad_into",

@@ -33,8 +33,8 @@ from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_in
 from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.pool import (adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool,
-                                           global_max_pool, max_pool, max_pool_flat, max_pool_flat_add,
-                                           max_pool_separable, min_pool)
+                                           global_max_pool, max_pool, max_pool3s2_add, max_pool_flat,
+                                           max_pool_flat_add, max_pool_separable, min_pool)
 from stream_cnn.model.kernels.winograd import winograd_conv_pooled
 
 ARRAY_SLOTS = 5
@@ -72,6 +72,7 @@ OP_CONV_PATCHES = 8
 OP_WINOGRAD = 27
 OP_DEPTHWISE3X3_FLAT = 28
 OP_CONV3X3_FLAT_INTO = 29
+OP_MAX_POOL3S2_ADD = 30
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -102,6 +103,7 @@ KERNEL_OPS = {
     max_pool_separable: (OP_MAX_POOL_SEPARABLE, "331iiii"),
     max_pool_flat: (OP_MAX_POOL_FLAT, "331iiii"),
     max_pool_flat_add: (OP_MAX_POOL_FLAT_ADD, "3331iiiiii"),
+    max_pool3s2_add: (OP_MAX_POOL3S2_ADD, "3331ii"),
     pointwise_small: (OP_POINTWISE_SMALL, "34131if"),
     conv_channels_last: (OP_CONV_CHANNELS_LAST, "34131if"),
     depthwise3x3_same: (OP_DEPTHWISE3X3_SAME, "34131if"),
@@ -236,6 +238,9 @@ def run_full(ops, reals, state, params):
             max_pool_flat_add(_v3(row, 0, state, params), _v3(row, 1, state, params), _v3(row, 2, state, params),
                               _v1(row, 3, state, params), row[i], row[i + 1], row[i + 2], row[i + 3], row[i + 4],
                               row[i + 5])
+        elif code == OP_MAX_POOL3S2_ADD:
+            max_pool3s2_add(_v3(row, 0, state, params), _v3(row, 1, state, params), _v3(row, 2, state, params),
+                            _v1(row, 3, state, params), row[i], row[i + 1])
         elif code == OP_MIN_POOL:
             min_pool(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
                      row[i + 3])
