@@ -368,12 +368,15 @@ class _ConvBase(Layer):
     # Output widths below which a depthwise 3x3 stride-1 conv runs as kernels.depthwise3x3_flat (one vector loop
     # over the flat padded plane) instead of conv2d's row loops: with 16-float vectors a row under 16 wide is all
     # scalar tail (measured 64x15x15 12.2 -> 8.5 us, 128x8x8 8.9 -> 6.4; 32x30x30 11.4 vs 12.1, so not there).
+    # With 8-float vectors (STREAM_CNN_VECTOR_WIDTH=256) an 8-wide row is one whole vector and the row loops win
+    # (128x8x8 6.1 vs 7.8 us, 64x8x8 3.4 vs 4.6) while 15-wide rows still gain (32x15x15 9.1 -> 5.4).
     DEPTHWISE_FLAT_MAX_WIDTH = 24
 
     def _depthwise_flat_pays(self, x, out):
         """True if the layer (on its padded input x) runs as kernels.depthwise3x3_flat."""
         return (self.kernel == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1)
                 and self.groups == x.shape[0] and out.shape[2] < self.DEPTHWISE_FLAT_MAX_WIDTH
+                and (wide_vectors() or out.shape[2] % 8 != 0)
                 and x.shape[1] == out.shape[1] + 2 and x.shape[2] == out.shape[2] + 2)
 
     # Pixels up to which a 1x1 conv runs as kernels.pointwise_small (dot products along the channels) rather than
