@@ -372,6 +372,7 @@ calls = {
     "max_pool3s2_add": (K.max_pool3s2_add, (x, pool_out, xp, f32(K.flat_pool_scratch_size(x.shape)), 1, 1)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
     "depthwise3x3_same": (K.depthwise3x3_same, (x, wd, b[:4], f32(4, 8, 8), f32(8), 1, 0.0)),
+    "depthwise3x3_same_flat": (K.depthwise3x3_same_flat, (x, wd, b[:4], f32(4, 8, 8), 3, 0.0)),
     "depthwise3x3_flat": (K.depthwise3x3_flat, (xp, wd, b[:4], f32(4, 8, 8), f32(K.depthwise_flat_scratch_size(8, 10)),
                                                 2, 0.1)),
     "conv_channels_last": (K.conv_channels_last, (xp, K.channels_last_weights(w3), b, out, f32(xp.size), 1, 0.0)),
@@ -407,7 +408,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 37   # every kernel the probe calls reported back
+    assert len(extra) == 38   # every kernel the probe calls reported back
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -658,6 +659,18 @@ def test_depthwise3x3_same_is_conv2d_on_the_padded_map(channels, mult, height, w
     K.depthwise3x3_same(x, w, b, out, np.full(width, np.nan, np.float32), act, 0.0)
     np.testing.assert_array_equal(out, expected)
     assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, 0.0))
+
+
+@SETTINGS
+@given(channels=st.integers(1, 6), mult=st.integers(1, 2), height=st.integers(2, 30), width=st.integers(1, 40),
+       act=st.sampled_from([0, 1, 2, 3]), alpha=ALPHAS, seed=st.integers(0, 1000))
+def test_depthwise3x3_same_flat_matches_reference(channels, mult, height, width, act, alpha, seed):
+    """The flat depthwise "same" conv of the unpadded map: edge rows and columns (recomputed with the outside
+    taps left out), one- and two-column and two-row maps, channel multipliers; out starts as NaN."""
+    x, w, b = conv_case(np.random.default_rng(seed), channels, channels * mult, height, width, 3, 3, channels)
+    out = np.full((channels * mult, height, width), np.nan, np.float32)
+    K.depthwise3x3_same_flat(x, w, b, out, act, alpha)
+    assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, alpha))
 
 
 @SETTINGS

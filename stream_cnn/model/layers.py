@@ -292,21 +292,36 @@ class _ConvBase(Layer):
     # same vs pad + conv measured 8x60x60 15.2 vs 13.0 us, 16x60x60 29.0 vs 25.6, 64x15x15 45 vs 16.6, 32x28x28 19.8
     # vs 14.8, 64x14x14 40.5 vs 14.3, but 32x30x30 15.9 vs 23.4: there only widths that leave 14 columns after
     # whole 16-lane vectors (W % 16 == 14) read the unpadded map.
+    # With 16-float vectors kernels.depthwise3x3_same_flat (one vector loop over the flat unpadded plane, the
+    # window-crossing edges recomputed) beats both from 15 wide on: measured against pad + conv 16x60x60 22.5 ->
+    # 18.0 us, 32x30x30 15.4 -> 13.0 (depthwise3x3_same 14.8), 64x15x15 14.3 -> 11.8; on 8x8 maps its edges are
+    # half the map (128x8x8 9.2 -> 13.5), so not there.
     DEPTHWISE_SAME_MIN_WIDTH = 15
 
     def _depthwise_same(self, runtime, x):
-        """True if the layer runs as kernels.depthwise3x3_same on x as it is (not when x already lives in a
-        padded buffer: then reading that is free)."""
-        return (self.kernel == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1)
+        """The kernel (kernels.depthwise3x3_same or depthwise3x3_same_flat) the layer runs as on x as it is, or
+        None (also when x already lives in a padded buffer: then reading that is free)."""
+        if not (self.kernel == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1)
                 and self.groups == x.shape[0] and tuple(self.pads) == (1, 1, 1, 1)
-                and x.shape[2] >= self.DEPTHWISE_SAME_MIN_WIDTH
-                and (x.shape[2] % 16 == 14 if wide_vectors() else x.shape[2] % 8 != 0)
-                and runtime.interior(x) is None)
+                and x.shape[2] >= self.DEPTHWISE_SAME_MIN_WIDTH and x.shape[1] >= 2
+                and runtime.interior(x) is None):
+            return None
+        if wide_vectors():
+            return kernels.depthwise3x3_same_flat
+        return kernels.depthwise3x3_same if x.shape[2] % 8 != 0 else None
 
     def plan(self, runtime, input_names, inputs, out):
-        if self._depthwise_same(runtime, inputs[0]):
+        same = self._depthwise_same(runtime, inputs[0])
+        if same is kernels.depthwise3x3_same:
             runtime.step(kernels.depthwise3x3_same, inputs[0], self.run_weight, self.run_bias, out,
                          runtime.scratch(inputs[0].shape[2]), self.run_act, self.run_alpha)
+            return
+        if same is not None:
+            own_act = self.run_act in kernels.FLAT_ACTIVATIONS
+            runtime.step(kernels.depthwise3x3_same_flat, inputs[0], self.run_weight, self.run_bias, out,
+                         self.run_act if own_act else 0, self.run_alpha)
+            if not own_act:
+                runtime.step(kernels.activation, out, out, self.run_act, self.run_alpha)
             return
         x = self._padded_input(runtime, input_names, inputs)
         if self.kernel == (1, 1) and self.groups == 1 and self.stride != (1, 1):

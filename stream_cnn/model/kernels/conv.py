@@ -1210,3 +1210,81 @@ def depthwise3x3_flat(xp, w, b, out, scratch, act, alpha):
             else:
                 for ox in range(out_w):
                     row[ox] = src[ox]
+
+
+# --- depthwise 3x3 "same" on the unpadded map, flat -------------------------------------------------------------
+#
+# depthwise3x3_same on a flat plane: output (oy, ox) of a row other than the first and last is q = oy * W + ox and
+# tap (ky, kx) reads q + (ky - 1) * W + kx - 1, so one vector loop covers those rows (no pad copy, no row loops with
+# scalar tails under 16-float vectors, and the output plane has the input's pitch: no copy out either). Outputs
+# whose window sticks out of the map (first and last row, first and last column, where the flat offsets would
+# wrap into the neighbouring row) are then recomputed with their outside taps left out.
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _edge_value(plane, oy, ox, height, width, t, bias):
+    """bias + the taps of the 3x3 window at (oy, ox) that lie inside the (height, width) plane."""
+    acc = bias
+    for ky in range(3):
+        y = oy + ky - 1
+        if y < 0 or y >= height:
+            continue
+        row = plane[y]
+        for kx in range(3):
+            x = ox + kx - 1
+            if x >= 0 and x < width:
+                acc += t[3 * ky + kx] * row[x]
+    return acc
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def depthwise3x3_same_flat(x, w, b, out, act, alpha):
+    """Same result as depthwise3x3_same (depthwise 3x3 stride 1, one pixel of zero padding on every side, of the
+    unpadded x (C, H, W), w (C * m, 1, 3, 3), bias and activation (one of FLAT_ACTIVATIONS) fused, out (C * m, H, W)),
+    for H, W >= 2."""
+    c_out, height, width = out.shape
+    mult = c_out // x.shape[0]
+    plane = height * width
+    x_flat = x.reshape(x.shape[0] * plane)
+    n = (height - 2) * width - 2   # rows 1 .. H - 2 without their first and last output
+    for oc in range(c_out):
+        k = w[oc, 0]
+        t0, t1, t2 = k[0, 0], k[0, 1], k[0, 2]
+        t3, t4, t5 = k[1, 0], k[1, 1], k[1, 2]
+        t6, t7, t8 = k[2, 0], k[2, 1], k[2, 2]
+        bias = b[oc]
+        base = (oc // mult) * plane
+        o = out[oc].reshape(plane)
+        d = o[width + 1:]
+        s0 = x_flat[base:]
+        s1 = x_flat[base + 1:]
+        s2 = x_flat[base + 2:]
+        s3 = x_flat[base + width:]
+        s4 = x_flat[base + width + 1:]
+        s5 = x_flat[base + width + 2:]
+        s6 = x_flat[base + 2 * width:]
+        s7 = x_flat[base + 2 * width + 1:]
+        s8 = x_flat[base + 2 * width + 2:]
+        for q in range(n):
+            d[q] = (bias + t0 * s0[q] + t1 * s1[q] + t2 * s2[q] + t3 * s3[q] + t4 * s4[q] + t5 * s5[q]
+                    + t6 * s6[q] + t7 * s7[q] + t8 * s8[q])
+        # the first and last rows (no row above / below), then the first and last column of every row
+        top = o
+        bottom = o[(height - 1) * width:]
+        r0 = x_flat[base:]
+        r1 = x_flat[base + width:]
+        rb = x_flat[base + (height - 2) * width:]
+        rc = x_flat[base + (height - 1) * width:]
+        for q in range(width - 2):
+            top[q + 1] = (bias + t3 * r0[q] + t4 * r0[q + 1] + t5 * r0[q + 2]
+                          + t6 * r1[q] + t7 * r1[q + 1] + t8 * r1[q + 2])
+            bottom[q + 1] = (bias + t0 * rb[q] + t1 * rb[q + 1] + t2 * rb[q + 2]
+                             + t3 * rc[q] + t4 * rc[q + 1] + t5 * rc[q + 2])
+        taps = (t0, t1, t2, t3, t4, t5, t6, t7, t8)
+        src = x[oc // mult]
+        dst = out[oc]
+        for oy in range(height):
+            dst[oy, 0] = _edge_value(src, oy, 0, height, width, taps, bias)
+            dst[oy, width - 1] = _edge_value(src, oy, width - 1, height, width, taps, bias)
+        if act != 0:
+            _piecewise_act(o, act, alpha)

@@ -28,7 +28,8 @@ from numba import njit
 from stream_cnn.model.kernels.activations import activation, glu, softmax
 from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_into, conv_channels_last,
                                            conv_patches,
-                                           depthwise3x3_flat, depthwise3x3_same, pad_into, pointwise_small,
+                                           depthwise3x3_flat, depthwise3x3_same, depthwise3x3_same_flat, pad_into,
+                                           pointwise_small,
                                            subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
@@ -73,6 +74,7 @@ OP_WINOGRAD = 27
 OP_DEPTHWISE3X3_FLAT = 28
 OP_CONV3X3_FLAT_INTO = 29
 OP_MAX_POOL3S2_ADD = 30
+OP_DEPTHWISE3X3_SAME_FLAT = 31
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -108,6 +110,7 @@ KERNEL_OPS = {
     conv_channels_last: (OP_CONV_CHANNELS_LAST, "34131if"),
     depthwise3x3_same: (OP_DEPTHWISE3X3_SAME, "34131if"),
     depthwise3x3_flat: (OP_DEPTHWISE3X3_FLAT, "34131if"),
+    depthwise3x3_same_flat: (OP_DEPTHWISE3X3_SAME_FLAT, "3413if"),
     winograd_conv_pooled: (OP_WINOGRAD, "33131iiiiif"),
 }
 
@@ -217,6 +220,9 @@ def run_full(ops, reals, state, params):
         elif code == OP_DEPTHWISE3X3_SAME:
             depthwise3x3_same(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                               _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
+        elif code == OP_DEPTHWISE3X3_SAME_FLAT:
+            depthwise3x3_same_flat(_v3(row, 0, state, params), _v4(row, 1, state, params),
+                                   _v1(row, 2, state, params), _v3(row, 3, state, params), row[i], alpha)
         elif code == OP_DEPTHWISE3X3_FLAT:
             depthwise3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                               _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
