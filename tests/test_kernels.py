@@ -115,6 +115,8 @@ def test_conv2d_matches_reference(p):
     (6, 9, 8, 3, 2, 3, (0, 1, 1, 0)),      # grouped 3x3 stride 2, odd channels per group
     (8, 8, 10, 3, 2, 8, (0, 1, 0, 1)),     # depthwise 3x3 stride 2 (MobileNetV2's downsampling)
     (64, 72, 12, 1, 1, 1, (0, 0, 0, 0)),   # pointwise, 72 channels = 8 chunks of 9 rounded up to 12
+    (12, 8, 9, 1, 1, 1, (0, 0, 0, 0)),     # pointwise, a block of 8 input channels then one of 4 (relu not fused)
+    (16, 6, 15, 1, 1, 1, (0, 0, 0, 0)),    # pointwise, two blocks of 8 (relu fused into the second), 240 pixels
     (3, 10, 12, 5, 1, 1, (2, 2, 2, 2)),    # 5-wide kernel rows unrolled
     (4, 6, 8, 4, 2, 2, (1, 2, 2, 1)),      # general path, stride 2, even kernel
     (9, 13, 9, 1, 2, 1, (0, 0, 0, 0)),     # strided pointwise (Xception shortcut), remainders in channel blocks
@@ -358,6 +360,8 @@ calls = {
     "add": (K.add, (x, x, x, 1, 0.0)),
     "concat_into": (K.concat_into, (x, out, 2)),
     "conv3x3_flat": (K.conv3x3_flat, (xp, w3, b, out, f32(K.flat_scratch_size(8, 10)), 1, 1, 0.0)),
+    "conv3x3_flat_into": (K.conv3x3_flat_into, (xp, w3, b, f32(8, 10, 10), f32(K.flat_scratch_size(8, 10)), 1, 1, 1,
+                                                0.0)),
     "conv3x3_flat pooled": (K.conv3x3_flat, (xp, w3, b, pool_out.repeat(2, axis=0), f32(K.flat_scratch_size(8, 10)),
                                              2, 3, 0.0)),
     "max_pool_separable": (K.max_pool_separable, (xp, pool_out, f32(10), 3, 3, 2, 2)),
@@ -365,8 +369,12 @@ calls = {
     "subsample_into": (K.subsample_into, (xp, pool_out, 2, 2, 1, 1)),
     "max_pool_flat_add": (K.max_pool_flat_add, (xp, pool_out, xp, f32(K.flat_pool_scratch_size(xp.shape)), 3, 3, 2,
                                                 2, 1, 1)),
+    "max_pool3s2_add": (K.max_pool3s2_add, (x, pool_out, xp, f32(K.flat_pool_scratch_size(x.shape)), 1, 1)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
     "depthwise3x3_same": (K.depthwise3x3_same, (x, wd, b[:4], f32(4, 8, 8), f32(8), 1, 0.0)),
+    "depthwise3x3_same_flat": (K.depthwise3x3_same_flat, (x, wd, b[:4], f32(4, 8, 8), 3, 0.0)),
+    "depthwise3x3_flat": (K.depthwise3x3_flat, (xp, wd, b[:4], f32(4, 8, 8), f32(K.depthwise_flat_scratch_size(8, 10)),
+                                                2, 0.1)),
     "conv_channels_last": (K.conv_channels_last, (xp, K.channels_last_weights(w3), b, out, f32(xp.size), 1, 0.0)),
     "conv_patches": (K.conv_patches, (xp, w3, b, pool_out.repeat(2, axis=0), f32(4 * 64 * 36 + 8 * 64), 2, 1, 0.0)),
     "winograd_conv": (K.winograd_conv, (xp, K.winograd_weights(w3), b, out, f32(K.winograd_scratch_size(4, 8, 8, 1)),
@@ -400,7 +408,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 34   # every kernel the probe calls reported back
+    assert len(extra) == 38   # every kernel the probe calls reported back
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -447,6 +455,7 @@ def same_conv3x3_case(rng, c_in, c_out, height, width, pool, act, alpha):
 @pytest.mark.parametrize("c_in, c_out, height, width", [
     (1, 8, 28, 28), (8, 16, 14, 14), (16, 32, 7, 7),   # the digits layers
     (3, 5, 1, 1), (2, 7, 5, 9), (5, 6, 2, 3), (4, 4, 11, 6), (1, 9, 3, 4),   # 5, 6, 7, 9: shifted last block
+    (2, 6, 25, 100), (1, 8, 62, 62),   # unpooled: several bands of output rows (FLAT_BAND), a short last band
 ])
 @pytest.mark.parametrize("pool", [1, 2])
 @pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.1), (3, 0.0)])
@@ -459,6 +468,26 @@ def test_conv3x3_flat_matches_reference_conv_then_pool(c_in, c_out, height, widt
     scratch = np.full(K.flat_scratch_size(height, width + 2), np.nan, np.float32)   # contents must not matter
     K.conv3x3_flat(xp, w, b, out, scratch, pool, act, alpha)
     assert_close(out, expected)
+
+
+@pytest.mark.parametrize("c_in, c_out, height, width", [(8, 8, 60, 60), (2, 6, 25, 100), (3, 5, 1, 1)])
+def test_conv3x3_flat_into_writes_the_window_only(c_in, c_out, height, width):
+    """conv3x3_flat_into at an offset inside a NaN-bordered buffer: the window holds conv3x3_flat's values bit
+    for bit (the border would show NaN if read), nothing outside it is written."""
+    rng = np.random.default_rng(height)
+    x, xp = guarded((c_in, height, width), rng)
+    w = uniform(rng, (c_out, c_in, 3, 3), 1.0 / np.sqrt(c_in * 9))
+    b = uniform(rng, (c_out,), 0.5)
+    scratch = np.full(K.flat_scratch_size(height, width + 2), np.nan, np.float32)
+    plain = np.full((c_out, height, width), np.nan, np.float32)
+    K.conv3x3_flat(xp, w, b, plain, scratch, 1, 1, 0.0)
+    big = np.full((c_out, height + 3, width + 2), -7.0, np.float32)
+    K.conv3x3_flat_into(xp, w, b, big, scratch, 2, 1, 1, 0.0)
+    np.testing.assert_array_equal(big[:, 2:2 + height, 1:1 + width], plain)
+    border = np.ones(big.shape, bool)
+    border[:, 2:2 + height, 1:1 + width] = False
+    assert np.all(big[border] == -7.0)
+    assert_close(plain, R.conv2d(x, w, b, 1, (1, 1, 1, 1), act=1))
 
 
 def test_conv3x3_flat_on_an_unpadded_input_is_a_valid_conv():
@@ -637,6 +666,52 @@ def test_depthwise3x3_same_is_conv2d_on_the_padded_map(channels, mult, height, w
     K.depthwise3x3_same(x, w, b, out, np.full(width, np.nan, np.float32), act, 0.0)
     np.testing.assert_array_equal(out, expected)
     assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, 0.0))
+
+
+@SETTINGS
+@given(channels=st.integers(1, 6), mult=st.integers(1, 2), height=st.integers(2, 30), width=st.integers(1, 40),
+       act=st.sampled_from([0, 1, 2, 3]), alpha=ALPHAS, seed=st.integers(0, 1000))
+def test_depthwise3x3_same_flat_matches_reference(channels, mult, height, width, act, alpha, seed):
+    """The flat depthwise "same" conv of the unpadded map: edge rows and columns (recomputed with the outside
+    taps left out), one- and two-column and two-row maps, channel multipliers; out starts as NaN."""
+    x, w, b = conv_case(np.random.default_rng(seed), channels, channels * mult, height, width, 3, 3, channels)
+    out = np.full((channels * mult, height, width), np.nan, np.float32)
+    K.depthwise3x3_same_flat(x, w, b, out, act, alpha)
+    assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, alpha))
+
+
+@SETTINGS
+@given(channels=st.integers(1, 40), half_h=st.integers(1, 32), half_w=st.integers(1, 32), seed=st.integers(0, 1000))
+def test_max_pool3s2_add_matches_reference_same_pool_then_add(channels, half_h, half_w, seed):
+    """The 3x3 stride-2 "same" pool of an even map read unpadded, plus the residual, written at an offset into a
+    bordered buffer: bit for bit the reference, border untouched; several channels per chunk on small maps
+    (their flat passes cross channel edges), scratch starts as NaN."""
+    rng = np.random.default_rng(seed)
+    x = uniform(rng, (channels, 2 * half_h, 2 * half_w))
+    res = uniform(rng, (channels, half_h, half_w))
+    expected = R.max_pool(x, (3, 3), (2, 2), (0, 1, 0, 1)) + res
+    big = np.full((channels, half_h + 2, half_w + 3), -7.0, np.float32)
+    K.max_pool3s2_add(x, res, big, np.full(K.flat_pool_scratch_size(x.shape), np.nan, np.float32), 1, 2)
+    np.testing.assert_array_equal(big[:, 1:1 + half_h, 2:2 + half_w], expected)
+    border = np.ones(big.shape, bool)
+    border[:, 1:1 + half_h, 2:2 + half_w] = False
+    assert np.all(big[border] == -7.0)
+
+
+@SETTINGS
+@given(channels=st.integers(1, 6), mult=st.integers(1, 2), height=st.integers(1, 30), width=st.integers(1, 40),
+       act=st.sampled_from([0, 1, 2, 3]), alpha=ALPHAS, seed=st.integers(0, 1000))
+def test_depthwise3x3_flat_matches_reference(channels, mult, height, width, act, alpha, seed):
+    """The flat-plane depthwise conv on a padded map followed in memory by NaN (it must not read past the
+    plane), channel multipliers, one-row and one-column maps; scratch starts as NaN."""
+    rng = np.random.default_rng(seed)
+    x, xp = guarded((channels, height, width), rng)
+    w = uniform(rng, (channels * mult, 1, 3, 3), 1.0 / 3.0)
+    b = uniform(rng, (channels * mult,), 0.5)
+    out = np.full((channels * mult, height, width), np.nan, np.float32)
+    scratch = np.full(K.depthwise_flat_scratch_size(height, width + 2), np.nan, np.float32)
+    K.depthwise3x3_flat(xp, w, b, out, scratch, act, alpha)
+    assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, alpha))
 
 
 # --- Winograd F(2x2, 3x3) ----------------------------------------------------------------------------------------

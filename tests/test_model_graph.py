@@ -465,6 +465,45 @@ def test_strided_pointwise_and_separable_pools_match_reference():
         assert close(unfused.buffer("pool"), reference["pool"])
 
 
+def test_flat_conv_writes_into_its_readers_padded_buffer():
+    """A 3x3 conv planned as conv3x3_flat whose readers are a padded depthwise conv and a strided 1x1 shortcut (
+    mini-Xception's conv2) writes its map straight into the depthwise conv's padded buffer (conv3x3_flat_into):
+    no pad copy runs, values and buffer() as the reference. The pool after the pointwise conv reads its map
+    unpadded when it is even-sized (max_pool3s2_add)."""
+    from stream_cnn.model.kernels import program
+
+    layers = [
+        {"name": "c1", "type": "conv2d", "filters": 4, "kernel": 3, "activation": "relu"},
+        {"name": "c2", "type": "conv2d", "filters": 6, "kernel": 3, "activation": "relu"},
+        {"name": "short", "type": "conv2d", "filters": 8, "kernel": 1, "stride": 2, "padding": "same"},
+        {"name": "dw", "type": "conv2d", "inputs": ["c2"], "filters": 6, "kernel": 3, "padding": "same",
+         "groups": 6},
+        {"name": "pw", "type": "conv2d", "filters": 8, "kernel": 1},
+        {"name": "pool", "type": "max_pool", "kernel": 3, "stride": 2, "padding": "same"},
+        {"name": "sum", "type": "add", "inputs": ["pool", "short"]},
+        {"name": "g", "type": "global_avg_pool"},
+        {"name": "s", "type": "softmax"},
+    ]
+    for shape in [(1, 20, 20), (3, 31, 40)]:
+        model = Model(config_from(layers, shape=shape), init_seed=7)
+        assert model.padded_outputs.get("c2") == ((1, 1, 1, 1), 0.0)
+        ops = [int(row[0]) for _, args in model.program.steps for row in args[0]]
+        assert program.OP_CONV3X3_FLAT_INTO in ops
+        # no pad copy of c2's 6 channels (slot 1 of a pad row is the padded buffer; its first dimension)
+        padded_channels = [int(row[1 + program.ARRAY_FIELDS + 2]) for _, args in model.program.steps
+                           for row in args[0] if row[0] == program.OP_PAD]
+        assert 6 not in padded_channels
+        # the pool of pw's map: on an even map (16x16) read unpadded by max_pool3s2_add, on an odd one (27x36)
+        # padded by a copy
+        even = shape[1] % 2 == 0
+        assert (program.OP_MAX_POOL3S2_ADD in ops) == even and (8 in padded_channels) == (not even)
+        x = model_input(model.config)
+        reference = model.reference_outputs(x)
+        assert close(model.forward(x), reference["s"])
+        for name in ("c2", "short", "dw", "sum"):
+            assert close(model.buffer(name), reference[name]), name
+
+
 def test_add_output_lives_in_the_next_convs_padded_buffer():
     """An add whose readers are a padded 3x3 conv and a strided 1x1 shortcut is written straight into the conv's
     padded buffer (no pad copy); the shortcut reads it at an offset, and buffer() / feature maps still show the

@@ -444,6 +444,9 @@ class Model:
         offset_pools = {pool for pool, (conv, _) in pooled_by.items()
                         if self._by_name[conv].pooled_writes_at_offset(self._by_name[pool].output_shape)}
         writers = set(add_pools) | offset_pools
+        # and unpooled convs whose kernel writes at an offset (conv3x3_flat_into)
+        writers |= {layer.name for layer in self.layers
+                    if layer.name not in pool_of and getattr(layer, "writes_at_offset", lambda: False)()}
         excluded = (set(pooled_by) - offset_pools) | set(pool_of) | set(through) | set(fused_pools)
         padded_out = self._plan_padded_outputs(in_place, excluded, writers) if self.fuse else {}
 
@@ -487,6 +490,10 @@ class Model:
                 out = buffers[self._alias_of[layer.name]].reshape(layer.output_shape)
                 if layer.name in in_place:
                     layer.plan(runtime, layer.inputs, inputs, out)
+            elif layer.name in padded_out:
+                # a conv writing its output straight into its readers' padded buffer (writes_at_offset)
+                out = runtime.padded_output(layer.output_shape, *padded_out[layer.name])
+                layer.plan(runtime, layer.inputs, inputs, out)
             else:
                 out = np.zeros(layer.output_shape, dtype=np.float32)
                 owned.append(out)

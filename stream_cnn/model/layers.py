@@ -292,21 +292,36 @@ class _ConvBase(Layer):
     # same vs pad + conv measured 8x60x60 15.2 vs 13.0 us, 16x60x60 29.0 vs 25.6, 64x15x15 45 vs 16.6, 32x28x28 19.8
     # vs 14.8, 64x14x14 40.5 vs 14.3, but 32x30x30 15.9 vs 23.4: there only widths that leave 14 columns after
     # whole 16-lane vectors (W % 16 == 14) read the unpadded map.
+    # With 16-float vectors kernels.depthwise3x3_same_flat (one vector loop over the flat unpadded plane, the
+    # window-crossing edges recomputed) beats both from 15 wide on: measured against pad + conv 16x60x60 22.5 ->
+    # 18.0 us, 32x30x30 15.4 -> 13.0 (depthwise3x3_same 14.8), 64x15x15 14.3 -> 11.8; on 8x8 maps its edges are
+    # half the map (128x8x8 9.2 -> 13.5), so not there.
     DEPTHWISE_SAME_MIN_WIDTH = 15
 
     def _depthwise_same(self, runtime, x):
-        """True if the layer runs as kernels.depthwise3x3_same on x as it is (not when x already lives in a
-        padded buffer: then reading that is free)."""
-        return (self.kernel == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1)
+        """The kernel (kernels.depthwise3x3_same or depthwise3x3_same_flat) the layer runs as on x as it is, or
+        None (also when x already lives in a padded buffer: then reading that is free)."""
+        if not (self.kernel == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1)
                 and self.groups == x.shape[0] and tuple(self.pads) == (1, 1, 1, 1)
-                and x.shape[2] >= self.DEPTHWISE_SAME_MIN_WIDTH
-                and (x.shape[2] % 16 == 14 if wide_vectors() else x.shape[2] % 8 != 0)
-                and runtime.interior(x) is None)
+                and x.shape[2] >= self.DEPTHWISE_SAME_MIN_WIDTH and x.shape[1] >= 2
+                and runtime.interior(x) is None):
+            return None
+        if wide_vectors():
+            return kernels.depthwise3x3_same_flat
+        return kernels.depthwise3x3_same if x.shape[2] % 8 != 0 else None
 
     def plan(self, runtime, input_names, inputs, out):
-        if self._depthwise_same(runtime, inputs[0]):
+        same = self._depthwise_same(runtime, inputs[0])
+        if same is kernels.depthwise3x3_same:
             runtime.step(kernels.depthwise3x3_same, inputs[0], self.run_weight, self.run_bias, out,
                          runtime.scratch(inputs[0].shape[2]), self.run_act, self.run_alpha)
+            return
+        if same is not None:
+            own_act = self.run_act in kernels.FLAT_ACTIVATIONS
+            runtime.step(kernels.depthwise3x3_same_flat, inputs[0], self.run_weight, self.run_bias, out,
+                         self.run_act if own_act else 0, self.run_alpha)
+            if not own_act:
+                runtime.step(kernels.activation, out, out, self.run_act, self.run_alpha)
             return
         x = self._padded_input(runtime, input_names, inputs)
         if self.kernel == (1, 1) and self.groups == 1 and self.stride != (1, 1):
@@ -327,9 +342,22 @@ class _ConvBase(Layer):
             runtime.step(kernels.conv_channels_last, x, kernels.channels_last_weights(self.run_weight),
                          self.run_bias, out, runtime.scratch(x.size), self.run_act, self.run_alpha)
             return
+        if self._depthwise_flat_pays(x, out):
+            own_act = self.run_act in kernels.FLAT_ACTIVATIONS
+            runtime.step(kernels.depthwise3x3_flat, x, self.run_weight, self.run_bias, out,
+                         runtime.scratch(kernels.depthwise_flat_scratch_size(out.shape[1], x.shape[2])),
+                         self.run_act if own_act else 0, self.run_alpha)
+            if not own_act:
+                runtime.step(kernels.activation, out, out, self.run_act, self.run_alpha)
+            return
         if self.flat_eligible() and self._flat_pays():
             scratch = runtime.scratch(kernels.flat_scratch_size(x.shape[1] - 2, x.shape[2]))
             own_act = self.run_act in kernels.FLAT_ACTIVATIONS
+            target, top, left = runtime.storage(out)
+            if target is not out:   # out is the interior of its readers' padded buffer (writes_at_offset)
+                runtime.step(kernels.conv3x3_flat_into, x, self.run_weight, self.run_bias, target, scratch, top,
+                             left, self.run_act, self.run_alpha)
+                return
             runtime.step(kernels.conv3x3_flat, x, self.run_weight, self.run_bias, out, scratch, 1,
                          self.run_act if own_act else 0, self.run_alpha)
             if not own_act:   # sigmoid, tanh, gelu: in place on the output while it is in cache
@@ -338,14 +366,47 @@ class _ConvBase(Layer):
         runtime.step(kernels.conv2d, x, self.run_weight, self.run_bias, out, self.stride[0], self.stride[1],
                      self.dilation[0], self.dilation[1], self.groups, self.run_act, self.run_alpha)
 
+    def writes_at_offset(self):
+        """True if plan() runs a kernel that can write this layer's (unpooled) output inside a bigger padded
+        buffer: kernels.conv3x3_flat_into, for flat 3x3 convs applying their own activation (the branches of plan()
+        before that one must not take the layer)."""
+        if not (self.flat_eligible() and self._flat_pays() and self.run_act in kernels.FLAT_ACTIVATIONS):
+            return False
+        pixels = self.output_shape[1] * self.output_shape[2]
+        c_in, height, width = self.input_shapes[0]
+        top, bottom, left, right = self.pads
+        return (not self._patches_pay(pixels) and not self._channels_last_pays(pixels)
+                and self.groups != c_in   # one input channel: plan() may take a depthwise kernel
+                and self.output_shape[1] == height + top + bottom - 2
+                and self.output_shape[2] == width + left + right - 2)
+
+    # Output widths below which a depthwise 3x3 stride-1 conv runs as kernels.depthwise3x3_flat (one vector loop
+    # over the flat padded plane) instead of conv2d's row loops: with 16-float vectors a row under 16 wide is all
+    # scalar tail (measured 64x15x15 12.2 -> 8.5 us, 128x8x8 8.9 -> 6.4; 32x30x30 11.4 vs 12.1, so not there).
+    # With 8-float vectors (STREAM_CNN_VECTOR_WIDTH=256) an 8-wide row is one whole vector and the row loops win
+    # (128x8x8 6.1 vs 7.8 us, 64x8x8 3.4 vs 4.6) while 15-wide rows still gain (32x15x15 9.1 -> 5.4).
+    DEPTHWISE_FLAT_MAX_WIDTH = 24
+
+    def _depthwise_flat_pays(self, x, out):
+        """True if the layer (on its padded input x) runs as kernels.depthwise3x3_flat."""
+        return (self.kernel == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1)
+                and self.groups == x.shape[0] and out.shape[2] < self.DEPTHWISE_FLAT_MAX_WIDTH
+                and (wide_vectors() or out.shape[2] % 8 != 0)
+                and x.shape[1] == out.shape[1] + 2 and x.shape[2] == out.shape[2] + 2)
+
     # Pixels up to which a 1x1 conv runs as kernels.pointwise_small (dot products along the channels) rather than
-    # conv2d's loops along the pixels: measured 5x faster at 16 pixels, 1.3-1.8x at 64, slower at 225.
+    # conv2d's loops along the pixels: measured 5x faster at 16 pixels, 1.3-1.8x at 64, slower at 225. Since
+    # conv2d's pointwise loops use FMAs, start from the bias and fuse relu (16-float vectors), on 64 pixels
+    # pointwise_small only wins from 64 input channels on: 32 -> 64 channels on 8x8 7.9 vs 5.2 us (conv2d),
+    # 64 -> 128 18.0 vs 18.2, 128 -> 128 24.4 vs 36.6; on 16 pixels it still wins (64 -> 128 on 4x4 5.4 vs 11.5).
     POINTWISE_SMALL_MAX_PIXELS = 64
+    POINTWISE_SMALL_MIN_CHANNELS = 64   # input channels from which it also runs on more than 16 pixels
 
     def _plan_pointwise(self, runtime, x, out):
         """A stride-1 unpadded 1x1 conv of x into out (x already subsampled for a strided one)."""
         pixels = out.shape[1] * out.shape[2]
-        if 4 <= pixels <= self.POINTWISE_SMALL_MAX_PIXELS and out.shape[0] >= 4:
+        if 4 <= pixels <= self.POINTWISE_SMALL_MAX_PIXELS and out.shape[0] >= 4 \
+                and (pixels <= 16 or x.shape[0] >= self.POINTWISE_SMALL_MIN_CHANNELS):
             runtime.step(kernels.pointwise_small, x, self.run_weight, self.run_bias, out,
                          runtime.scratch(x.shape[0] * pixels), self.run_act, self.run_alpha)
             return
@@ -531,6 +592,15 @@ class MaxPool(_WindowPool):
         """Emit this pool and the residual add after it as one max_pool_flat_add call: out = pool + residual
         (runs_flat() pools only; the Model checks). out may be the interior of a padded_output buffer."""
         x = inputs[0]
+        if self.type == "max_pool" and self.kernel == (3, 3) and self.stride == (2, 2) \
+                and tuple(self.pads) == (0, 1, 0, 1) and x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0 \
+                and runtime.interior(x) is None:
+            # "same" on an even map pads the bottom row and right column only: read the map unpadded, no pad
+            # copy (Xception's 16x60x60 pool + add 6.0 + 14.3 -> 14.3 us, 32x30x30 3.8 + 8.5 -> 9.5)
+            target, top, left = runtime.storage(out)
+            runtime.step(kernels.max_pool3s2_add, x, residual, target,
+                         runtime.scratch(kernels.flat_pool_scratch_size(x.shape)), top, left)
+            return
         if any(self.pads):
             x = runtime.padded(input_names[0], x, self.pads, self.fill)
         target, top, left = runtime.storage(out)

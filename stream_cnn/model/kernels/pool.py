@@ -221,6 +221,55 @@ def max_pool_flat_add(xp, res, out, scratch, kh, kw, sh, sw, out_top, out_left):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def max_pool3s2_add(x, res, out, scratch, out_top, out_left):
+    """max_pool_flat_add for a 3x3 stride-2 "same" max pool of an even-sized map, read unpadded: out[c, out_top +
+    oy, out_left + ox] = max of x[c] over rows 2 oy .. 2 oy + 2 and columns 2 ox .. 2 ox + 2 that lie inside x, +
+    res[c, oy, ox], for x (C, H, W) with H, W even, res (C, H / 2, W / 2).
+
+    "Same" padding of an even map is one row and one column of -inf at the bottom and right only, so no pad copy
+    is needed (Xception's pools of a pointwise conv's map: the copy into the padded buffer cost 2-7 us each): the
+    flat passes of max_pool_flat run on the unpadded planes, the last output row's column maxima take its two
+    rows only, and the last output column, whose window would run into the next row, takes two columns.
+    scratch: float32 of at least flat_pool_scratch_size(x.shape), contents ignored."""
+    channels, height, width = x.shape
+    out_h, out_w = height // 2, width // 2
+    plane = height * width
+    chunk = min(channels, max(1, FLAT_POOL_CHUNK // plane))
+    flat = x.reshape(channels * plane)
+    c0 = 0
+    while c0 < channels:
+        n_ch = min(chunk, channels - c0)
+        length = n_ch * plane
+        xs = flat[c0 * plane:c0 * plane + length]
+        col = scratch[:length]
+        win = scratch[chunk * plane:chunk * plane + length]
+        _shifted_max(xs, col, length - 2 * width, 3, width)
+        for c in range(n_ch):
+            # the last output row's window has two rows (the third is the -inf padding)
+            top = xs[c * plane + (height - 2) * width:]
+            bottom = xs[c * plane + (height - 1) * width:]
+            dst = col[c * plane + (height - 2) * width:]
+            for i in range(width):
+                a = top[i]
+                z = bottom[i]
+                dst[i] = a if a > z else z
+        _shifted_max(col, win, length - 2, 3, 1)
+        for c in range(n_ch):
+            for oy in range(out_h):
+                src = win[c * plane + 2 * oy * width:]
+                o = out[c0 + c, out_top + oy, out_left:out_left + out_w]
+                r = res[c0 + c, oy]
+                for ox in range(out_w - 1):
+                    o[ox] = src[2 * ox] + r[ox]
+                # the last column's window has two columns (the third is the padding)
+                row = col[c * plane + 2 * oy * width:]
+                a = row[width - 2]
+                z = row[width - 1]
+                o[out_w - 1] = (a if a > z else z) + r[out_w - 1]
+        c0 += n_ch
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _avg_pool_full_windows(x, out, kh, kw, sh, sw):
     """Average pool where every window lies inside x (no padding): row passes, then one multiply by 1/(kh*kw)."""
     channels, out_h, out_w = out.shape

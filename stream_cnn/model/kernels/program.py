@@ -26,13 +26,16 @@ __pycache__), or the executors keep running the old kernel code from the cache.
 from numba import njit
 
 from stream_cnn.model.kernels.activations import activation, glu, softmax
-from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv_channels_last, conv_patches,
-                                           depthwise3x3_same, pad_into, pointwise_small, subsample_into)
+from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_into, conv_channels_last,
+                                           conv_patches,
+                                           depthwise3x3_flat, depthwise3x3_same, depthwise3x3_same_flat, pad_into,
+                                           pointwise_small,
+                                           subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.pool import (adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool,
-                                           global_max_pool, max_pool, max_pool_flat, max_pool_flat_add,
-                                           max_pool_separable, min_pool)
+                                           global_max_pool, max_pool, max_pool3s2_add, max_pool_flat,
+                                           max_pool_flat_add, max_pool_separable, min_pool)
 from stream_cnn.model.kernels.winograd import winograd_conv_pooled
 
 ARRAY_SLOTS = 5
@@ -68,6 +71,10 @@ OP_CONV_CHANNELS_LAST = 25
 OP_DEPTHWISE3X3_SAME = 26
 OP_CONV_PATCHES = 8
 OP_WINOGRAD = 27
+OP_DEPTHWISE3X3_FLAT = 28
+OP_CONV3X3_FLAT_INTO = 29
+OP_MAX_POOL3S2_ADD = 30
+OP_DEPTHWISE3X3_SAME_FLAT = 31
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -79,6 +86,7 @@ BASIC_OPS = frozenset({OP_PAD, OP_WINOGRAD, OP_DENSE_LINEAR, OP_SOFTMAX})
 KERNEL_OPS = {
     pad_into: (OP_PAD, "33ii"),
     conv3x3_flat: (OP_CONV3X3_FLAT, "34131iif"),
+    conv3x3_flat_into: (OP_CONV3X3_FLAT_INTO, "34131iiif"),
     conv_patches: (OP_CONV_PATCHES, "34131iif"),
     max_pool: (OP_MAX_POOL, "33iiii"),
     dense: (OP_DENSE, "1211if"),
@@ -97,9 +105,12 @@ KERNEL_OPS = {
     max_pool_separable: (OP_MAX_POOL_SEPARABLE, "331iiii"),
     max_pool_flat: (OP_MAX_POOL_FLAT, "331iiii"),
     max_pool_flat_add: (OP_MAX_POOL_FLAT_ADD, "3331iiiiii"),
+    max_pool3s2_add: (OP_MAX_POOL3S2_ADD, "3331ii"),
     pointwise_small: (OP_POINTWISE_SMALL, "34131if"),
     conv_channels_last: (OP_CONV_CHANNELS_LAST, "34131if"),
     depthwise3x3_same: (OP_DEPTHWISE3X3_SAME, "34131if"),
+    depthwise3x3_flat: (OP_DEPTHWISE3X3_FLAT, "34131if"),
+    depthwise3x3_same_flat: (OP_DEPTHWISE3X3_SAME_FLAT, "3413if"),
     winograd_conv_pooled: (OP_WINOGRAD, "33131iiiiif"),
 }
 
@@ -189,6 +200,10 @@ def run_full(ops, reals, state, params):
         if code == OP_CONV3X3_FLAT:
             conv3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                          _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
+        elif code == OP_CONV3X3_FLAT_INTO:
+            conv3x3_flat_into(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                              _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1],
+                              row[i + 2], alpha)
         elif code == OP_CONV_PATCHES:
             conv_patches(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                          _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
@@ -204,6 +219,12 @@ def run_full(ops, reals, state, params):
                                _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
         elif code == OP_DEPTHWISE3X3_SAME:
             depthwise3x3_same(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+                              _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
+        elif code == OP_DEPTHWISE3X3_SAME_FLAT:
+            depthwise3x3_same_flat(_v3(row, 0, state, params), _v4(row, 1, state, params),
+                                   _v1(row, 2, state, params), _v3(row, 3, state, params), row[i], alpha)
+        elif code == OP_DEPTHWISE3X3_FLAT:
+            depthwise3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                               _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
         elif code == OP_DENSE:
             dense(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
@@ -223,6 +244,9 @@ def run_full(ops, reals, state, params):
             max_pool_flat_add(_v3(row, 0, state, params), _v3(row, 1, state, params), _v3(row, 2, state, params),
                               _v1(row, 3, state, params), row[i], row[i + 1], row[i + 2], row[i + 3], row[i + 4],
                               row[i + 5])
+        elif code == OP_MAX_POOL3S2_ADD:
+            max_pool3s2_add(_v3(row, 0, state, params), _v3(row, 1, state, params), _v3(row, 2, state, params),
+                            _v1(row, 3, state, params), row[i], row[i + 1])
         elif code == OP_MIN_POOL:
             min_pool(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
                      row[i + 3])
