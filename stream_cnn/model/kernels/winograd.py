@@ -37,6 +37,8 @@ helpers inlined into winograd_conv (the input transform and products ran 1.5-2x 
 import numpy as np
 from numba import njit
 
+from stream_cnn.model.kernels.conv import _piecewise_act
+
 # G of F(2x2, 3x3): U = G g G^T (4x4 from 3x3); applied once at load, in float64.
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
@@ -270,27 +272,6 @@ def _products4(w, wb, se, x, xb, m, n, c_in):
             c += 1
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _act_row(row, n, act, alpha):
-    """Identity, relu, leaky relu or relu6 (FLAT_ACTIVATIONS) in place on row[:n]."""
-    zero = np.float32(0.0)
-    if act == 1:
-        for i in range(n):
-            val = row[i]
-            row[i] = val if val > zero else zero
-    elif act == 2:
-        slope = np.float32(alpha)
-        for i in range(n):
-            val = row[i]
-            row[i] = val if val > zero else slope * val
-    elif act == 3:
-        six = np.float32(6.0)
-        for i in range(n):
-            val = row[i]
-            val = val if val > zero else zero
-            row[i] = val if val < six else six
-
-
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _output_pooled(m, j, y, t0, n, bias):
     """y[t0 + t] = max of the 2x2 outputs A^T m A of tile t0 + t, + bias, for output channel j of the block
@@ -431,7 +412,7 @@ def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool,
         for j in range(4):
             y = scratch[y_start + 4 * j * quadrant:y_start + 4 * (j + 1) * quadrant]
             for k in range(4):
-                _act_row(y[k * quadrant:], n_tiles, act, alpha)
+                _piecewise_act(y[k * quadrant:k * quadrant + n_tiles], act, alpha)
             for oy in range(out_h):
                 dst = out[oc + j, out_top + oy, out_left:]
                 half = oy // 2
@@ -490,7 +471,7 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
             for j in range(4):
                 # with lanes, bias and activation are added below (along the channels)
                 _output_pooled(m, j, scratch[y_start + j * y_row:], t0, n, np.float32(0.0) if lanes else b[oc + j])
-        # one call site of _act_row for both (a second, inlined by LLVM, cost compile time)
+        # one call site of _piecewise_act for both (a second, inlined by LLVM, cost compile time)
         for j in range(4):
             if lanes:   # tile 4 p + j along the output channels
                 t = 4 * p + j
@@ -504,7 +485,7 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
             else:       # output channel oc + j along the tiles
                 y = scratch[y_start + j * quadrant:y_start + (j + 1) * quadrant]
                 count = n_tiles
-            _act_row(y, count, act, alpha)
+            _piecewise_act(y[:count], act, alpha)
             if lanes:
                 for o in range(c_out):
                     out[o, out_top + ty, out_left + tx] = y[o]
