@@ -148,8 +148,28 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C (outputs finalised) but reported with its own exit status."""
 
 
-def _raise_terminated(signum, frame):
-    raise _Terminated()
+class _Interrupts:
+    """SIGINT / SIGTERM handlers for the main thread that can hold an interrupt back while one frame's outputs are
+    written: the JSONL line and the video frame of a frame are written together or not at all (an interrupt
+    between the two left a JSONL line with no frame in the video)."""
+
+    def __init__(self):
+        self.holding = False
+        self.held: KeyboardInterrupt | None = None
+
+    def handle(self, signum, frame):
+        error = _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if self.holding:
+            self.held = error
+        else:
+            raise error
+
+    def release(self):
+        """End a held stretch; raise the interrupt that arrived during it, if any."""
+        self.holding = False
+        if self.held is not None:
+            error, self.held = self.held, None
+            raise error
 
 
 class Pipeline:
@@ -242,6 +262,8 @@ class Pipeline:
         # record without --jsonl, the progress line when it is off) is skipped, not done and thrown away.
         options, summary, stats = self.options, self.summary, self.stats
         source, recorder, video, jsonl = self.source, self.recorder, self.video, self.jsonl
+        # Signal handlers run in the main thread: a worker (window mode) holds nothing back, the window loop stops it
+        interrupts = self._interrupts if publish is None else _Interrupts()
         read, predict, label_of = source.read, self._predict, self._label_of
         classes, latencies = summary.classes, summary.latencies_ms
         resume, stop = self._resume, self._stop
@@ -276,6 +298,7 @@ class Pipeline:
                     label = label_of(probs)
                     classes[label if label is not None else NO_PREDICTION] += 1
                     if jsonl is not None:
+                        interrupts.holding = draws and video is not None   # until the video has this frame too
                         jsonl.write(self._jsonl_record(frame, probs, region, latency_ms))
                 if draws:
                     now = perf_counter()
@@ -292,6 +315,8 @@ class Pipeline:
                                                   feature_maps=feature_maps, confident=confident)
                     if video is not None:
                         video.write(annotated)
+                        if interrupts.holding:
+                            interrupts.release()
                     if publish is not None:
                         publish(annotated)
                 if progress_update is not None:
@@ -378,9 +403,13 @@ class Pipeline:
         self._resume.set()
         self._shown = threading.Condition()
         self._latest, self._worker_done, self._worker_error = None, False, None
-        previous_term_handler = None
+        previous_term_handler = previous_int_handler = None
+        self._interrupts = interrupts = _Interrupts()
         if threading.current_thread() is threading.main_thread():
-            previous_term_handler = signal.signal(signal.SIGTERM, _raise_terminated)
+            previous_term_handler = signal.signal(signal.SIGTERM, interrupts.handle)
+            # Ctrl-C only where Python's own handler is installed: an ignored SIGINT (a background job) stays ignored
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                previous_int_handler = signal.signal(signal.SIGINT, interrupts.handle)
         interrupted: KeyboardInterrupt | None = None
         previous_opencv_threads = cv2.getNumThreads()
         if options.opencv_threads is not None:
@@ -397,6 +426,7 @@ class Pipeline:
             interrupted = err
             summary.ended_by = "SIGTERM" if isinstance(err, _Terminated) else "Ctrl-C"
         finally:
+            interrupts.holding = False   # an error mid-frame must not leave later interrupts held
             summary.elapsed_s = time.perf_counter() - started
             cv2.setNumThreads(previous_opencv_threads)
             self.source.close()
@@ -404,6 +434,8 @@ class Pipeline:
             summary.repeated = self.source.repeated
             if previous_term_handler is not None:
                 signal.signal(signal.SIGTERM, previous_term_handler)
+            if previous_int_handler is not None:
+                signal.signal(signal.SIGINT, previous_int_handler)
             progress.finish(summary.frames, summary.dropped)
             output_failures = self._close_outputs()
         stop_reason = self.source.stop_reason
