@@ -273,25 +273,28 @@ def _products4(w, wb, se, x, xb, m, n, c_in):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _output_tile(m, q):
+    """The 2x2 outputs (y00, y01, y10, y11) = A^T m A of the tile whose 16 transformed products sit at
+    m[q + 4 e * _CHUNK] (e = 4 i + k), before bias."""
+    # rows of A^T m: s = row 0, z = row 1
+    s0 = m[q] + m[q + 16 * _CHUNK] + m[q + 32 * _CHUNK]
+    s1 = m[q + 4 * _CHUNK] + m[q + 20 * _CHUNK] + m[q + 36 * _CHUNK]
+    s2 = m[q + 8 * _CHUNK] + m[q + 24 * _CHUNK] + m[q + 40 * _CHUNK]
+    s3 = m[q + 12 * _CHUNK] + m[q + 28 * _CHUNK] + m[q + 44 * _CHUNK]
+    z0 = m[q + 16 * _CHUNK] - m[q + 32 * _CHUNK] - m[q + 48 * _CHUNK]
+    z1 = m[q + 20 * _CHUNK] - m[q + 36 * _CHUNK] - m[q + 52 * _CHUNK]
+    z2 = m[q + 24 * _CHUNK] - m[q + 40 * _CHUNK] - m[q + 56 * _CHUNK]
+    z3 = m[q + 28 * _CHUNK] - m[q + 44 * _CHUNK] - m[q + 60 * _CHUNK]
+    return s0 + s1 + s2, s1 - s2 - s3, z0 + z1 + z2, z1 - z2 - z3
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _output_pooled(m, j, y, t0, n, bias):
     """y[t0 + t] = max of the 2x2 outputs A^T m A of tile t0 + t, + bias, for output channel j of the block
     (position e = 4 i + k of the transformed tile at m[(4 e + j) * _CHUNK + t])."""
     yt = y[t0:]
     for t in range(n):
-        q = j * _CHUNK + t
-        # rows of A^T m: s = row 0, z = row 1
-        s0 = m[q] + m[q + 16 * _CHUNK] + m[q + 32 * _CHUNK]
-        s1 = m[q + 4 * _CHUNK] + m[q + 20 * _CHUNK] + m[q + 36 * _CHUNK]
-        s2 = m[q + 8 * _CHUNK] + m[q + 24 * _CHUNK] + m[q + 40 * _CHUNK]
-        s3 = m[q + 12 * _CHUNK] + m[q + 28 * _CHUNK] + m[q + 44 * _CHUNK]
-        z0 = m[q + 16 * _CHUNK] - m[q + 32 * _CHUNK] - m[q + 48 * _CHUNK]
-        z1 = m[q + 20 * _CHUNK] - m[q + 36 * _CHUNK] - m[q + 52 * _CHUNK]
-        z2 = m[q + 24 * _CHUNK] - m[q + 40 * _CHUNK] - m[q + 56 * _CHUNK]
-        z3 = m[q + 28 * _CHUNK] - m[q + 44 * _CHUNK] - m[q + 60 * _CHUNK]
-        y00 = s0 + s1 + s2
-        y01 = s1 - s2 - s3
-        y10 = z0 + z1 + z2
-        y11 = z1 - z2 - z3
+        y00, y01, y10, y11 = _output_tile(m, j * _CHUNK + t)
         top = y00 if y00 > y01 else y01
         bottom = y10 if y10 > y11 else y11
         yt[t] = (top if top > bottom else bottom) + bias
@@ -303,19 +306,11 @@ def _output_unpooled(m, j, y, t0, n, quadrant, bias):
     tile t at y[(2 a + b) * quadrant + t]."""
     yt = y[t0:]
     for t in range(n):
-        q = j * _CHUNK + t
-        s0 = m[q] + m[q + 16 * _CHUNK] + m[q + 32 * _CHUNK]
-        s1 = m[q + 4 * _CHUNK] + m[q + 20 * _CHUNK] + m[q + 36 * _CHUNK]
-        s2 = m[q + 8 * _CHUNK] + m[q + 24 * _CHUNK] + m[q + 40 * _CHUNK]
-        s3 = m[q + 12 * _CHUNK] + m[q + 28 * _CHUNK] + m[q + 44 * _CHUNK]
-        z0 = m[q + 16 * _CHUNK] - m[q + 32 * _CHUNK] - m[q + 48 * _CHUNK]
-        z1 = m[q + 20 * _CHUNK] - m[q + 36 * _CHUNK] - m[q + 52 * _CHUNK]
-        z2 = m[q + 24 * _CHUNK] - m[q + 40 * _CHUNK] - m[q + 56 * _CHUNK]
-        z3 = m[q + 28 * _CHUNK] - m[q + 44 * _CHUNK] - m[q + 60 * _CHUNK]
-        yt[t] = s0 + s1 + s2 + bias
-        yt[quadrant + t] = s1 - s2 - s3 + bias
-        yt[2 * quadrant + t] = z0 + z1 + z2 + bias
-        yt[3 * quadrant + t] = z1 - z2 - z3 + bias
+        y00, y01, y10, y11 = _output_tile(m, j * _CHUNK + t)
+        yt[t] = y00 + bias
+        yt[quadrant + t] = y01 + bias
+        yt[2 * quadrant + t] = y10 + bias
+        yt[3 * quadrant + t] = y11 + bias
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
