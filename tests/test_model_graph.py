@@ -551,7 +551,7 @@ def test_bundled_digits_runs_its_convs_as_winograd_and_matches_the_reference():
     from stream_cnn.model.kernels import program
 
     model = load_model(Path(__file__).resolve().parents[1] / "stream_cnn" / "model" / "zoo" / "digits.toml")
-    (executor, (ops, _, _, _)), = model._steps
+    (executor, (ops, *_)), = model._steps
     assert executor is program.run_basic
     # Only the input is copied into a padded buffer: conv1 and conv2 write their pooled maps straight into the
     # next conv's padded input (out_top / out_left), whose zero border nobody writes.

@@ -229,7 +229,8 @@ class Program:
                 reals = np.ascontiguousarray(np.stack([r for _, _, r in run]))
                 basic = all(code in self._executors.BASIC_OPS for code, _, _ in run)
                 executor = self._executors.run_basic if basic else self._executors.run_full
-                result.append((executor, (ops, reals, self.state, self.params)))
+                fns = self._executors.kernel_addresses([code for code, _, _ in run])
+                result.append((executor, (ops, reals, self.state, self.params, fns)))
                 run.clear()
 
         for (kernel, args), op in zip(steps, encoded):

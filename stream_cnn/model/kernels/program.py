@@ -11,19 +11,31 @@ Row layout (ROW_WIDTH int64): [op code, then ARRAY_SLOTS array slots of (arena, 
 INT_SLOTS integer arguments]; arena 0 = state, 1 = params. Floating arguments (alpha) are in a float64 table with
 FLOAT_SLOTS columns, one row per op.
 
-Two executors, because an executor compiles every kernel it can reach (Numba types all branches), and Numba
-re-optimises every callee's code again inside each caller that links it, so nesting and reach cost compile time:
-- run_basic knows only the ops of plain 3x3-conv / 2x2-pool / dense classifiers like digits (Winograd convs
-  with their pool fused, padding copies, dense without activation, softmax), so a cold start compiles little;
-- run_full knows every op the Model emits except those with non-float arguments (fractional_max_pool, whose
-  bins are int64 arrays), which stay plain Python calls between program segments.
+The executors call the kernels through function pointers (`fns`, an int64 table of the kernels' compiled
+addresses indexed by op code, filled by `kernel_addresses`), not as linked callees. Numba links a callee's code
+into its caller and runs LLVM's full optimisation over the lot again, and it compiles every callee the caller can
+reach (it types all branches): a linked executor for digits took 1.6 s of an empty-cache start to re-optimise
+four kernels already optimised on their own, and one knowing every op compiled every kernel whichever model ran.
+Through pointers an executor compiles only its own dispatch code, each kernel is compiled (or loaded from the
+cache) once on its own, and only for the ops a model uses.
+
+Two executors still: run_basic knows only the ops of plain 3x3-conv / 2x2-pool / dense classifiers like digits
+(Winograd convs with their pool fused, padding copies, dense without activation, softmax), so the executor a
+default start compiles is small; run_full knows every op the Model emits except those with non-float arguments
+(fractional_max_pool, whose bins are int64 arrays), which stay plain Python calls between program segments.
 The Model picks run_basic when every op of a segment is in BASIC_OPS.
 
-Caching caveat: Numba keys a cached function on its own source file only, and the executors carry compiled
-copies of every kernel they call. After editing a kernel in another file, save this file too (or clear
-__pycache__), or the executors keep running the old kernel code from the cache.
+Calls through a pointer skip the dispatcher, so a pointer's kernel must have been compiled for exactly the
+argument types the executor passes: `kernel_addresses` compiles each kernel for the signature its argument kinds
+give (KERNEL_OPS) and checks that it returns nothing. Since the executors no longer carry copies of the kernels,
+editing a kernel file needs no cache clearing here.
 """
-from numba import njit
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+from numba.np.arrayobj import populate_array
 
 from stream_cnn.model.kernels.activations import activation, glu, softmax
 from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_into, conv_channels_last,
@@ -124,151 +136,202 @@ def specialise(kernel, args):
 # activation and add take arrays of any rank; the Model hands them flat (rank 1) views.
 FLAT_OPS = {activation: (OP_ACTIVATION, "11if"), add: (OP_ADD, "111if")}
 
+KINDS = {code: kinds for code, kinds in list(KERNEL_OPS.values()) + list(FLAT_OPS.values())}
+KERNELS = {code: kernel for kernel, (code, _) in list(KERNEL_OPS.items()) + list(FLAT_OPS.items())}
+N_CODES = max(KINDS) + 1
+
+
+def argument_types(kinds):
+    """The Numba argument types of a kinds string: the exact types the executors pass (C-contiguous float32
+    views of the arenas, int64 row entries, float64 alpha)."""
+    return tuple(types.Array(types.float32, int(kind), "C") if kind in "1234" else
+                 types.int64 if kind == "i" else types.float64 for kind in kinds)
+
+
+def kernel_addresses(codes):
+    """int64 table indexed by op code: the address of each listed op's kernel compiled (or loaded from the Numba
+    cache) for the executors' argument types; 0 for the other ops."""
+    table = np.zeros(N_CODES, dtype=np.int64)
+    for code in set(codes):
+        kernel, argtypes = KERNELS[code], argument_types(KINDS[code])
+        kernel.compile(argtypes)
+        compiled = kernel.overloads[argtypes]
+        if compiled.signature.return_type != types.none:
+            # the pointer call below is typed as returning nothing; a kernel returning a value would not match
+            raise TypeError(f"kernel {kernel.__name__} returns {compiled.signature.return_type}, not None")
+        table[code] = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
+        if table[code] == 0:
+            raise RuntimeError(f"no compiled code for kernel {kernel.__name__}")
+    return table
+
+
+@intrinsic
+def _kernel_at(typingctx, fns, code):
+    """fns[code] as a callable first-class function of the op's kernel signature (Numba's calling convention,
+    so array arguments and error status pass exactly as in a linked call)."""
+    if not isinstance(code, types.IntegerLiteral):
+        return None
+    function_type = types.FunctionType(types.none(*argument_types(KINDS[code.literal_value])))
+
+    def codegen(context, builder, signature, args):
+        table = context.make_array(signature.args[0])(context, builder, args[0])
+        address = builder.load(builder.gep(table.data, [ir.Constant(ir.IntType(64), code.literal_value)]))
+        function = cgutils.create_struct_proxy(function_type)(context, builder)
+        pointer = builder.inttoptr(address, context.get_value_type(types.voidptr))
+        function.jit_addr = pointer   # non-null jit_addr: Numba calls it directly, never the C wrapper
+        function.c_addr = pointer
+        return function._getvalue()
+    return function_type(fns, code), codegen
+
+
+def _arena_view(rank):
+    """An intrinsic (row, slot, state, params) -> the C-contiguous float32 array of that rank which array slot
+    `slot` of `row` describes: arena (0 = state, 1 = params), offset, shape. Built as an array struct directly
+    (data pointer, shape, C strides; no meminfo: a borrowed view of an arena the caller holds), because cutting
+    it with slicing and reshape in @njit code inlined ~10 IR nodes per view, and Numba's IR inlining and typing of
+    those cost most of an executor's compile time (0.9 of 1.2 s for run_basic)."""
+    view_type = types.Array(types.float32, rank, "C")
+
+    @intrinsic
+    def view(typingctx, row, slot, state, params):
+        def codegen(context, builder, signature, args):
+            row_type, _, arena_type, _ = signature.args
+            int64 = ir.IntType(64)
+            fields = context.make_array(row_type)(context, builder, args[0]).data
+            base = builder.add(builder.mul(args[1], int64(ARRAY_FIELDS)), int64(1))
+
+            def field(k):
+                return builder.load(builder.gep(fields, [builder.add(base, int64(k))]))
+
+            state_data = context.make_array(arena_type)(context, builder, args[2]).data
+            params_data = context.make_array(arena_type)(context, builder, args[3]).data
+            in_state = builder.icmp_signed("==", field(0), int64(0))
+            data = builder.gep(builder.select(in_state, state_data, params_data), [field(1)])
+            shape = [field(2 + k) for k in range(rank)]
+            strides = [int64(4)]
+            for extent in reversed(shape[1:]):
+                strides.insert(0, builder.mul(strides[0], extent))
+            array = context.make_array(view_type)(context, builder)
+            populate_array(array, data=data, shape=shape, strides=strides, itemsize=4, meminfo=None)
+            return array._getvalue()
+        return view_type(row, slot, state, params), codegen
+    return view
+
+
+_v1, _v2, _v3, _v4 = (_arena_view(rank) for rank in (1, 2, 3, 4))
+
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _arena(row, slot, state, params):
-    return state if row[1 + slot * ARRAY_FIELDS] == 0 else params
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _v1(row, slot, state, params):
-    base = 1 + slot * ARRAY_FIELDS
-    off = row[base + 1]
-    return _arena(row, slot, state, params)[off:off + row[base + 2]]
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _v2(row, slot, state, params):
-    base = 1 + slot * ARRAY_FIELDS
-    off, d0, d1 = row[base + 1], row[base + 2], row[base + 3]
-    return _arena(row, slot, state, params)[off:off + d0 * d1].reshape((d0, d1))
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _v3(row, slot, state, params):
-    base = 1 + slot * ARRAY_FIELDS
-    off, d0, d1, d2 = row[base + 1], row[base + 2], row[base + 3], row[base + 4]
-    return _arena(row, slot, state, params)[off:off + d0 * d1 * d2].reshape((d0, d1, d2))
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _v4(row, slot, state, params):
-    base = 1 + slot * ARRAY_FIELDS
-    off, d0, d1, d2, d3 = row[base + 1], row[base + 2], row[base + 3], row[base + 4], row[base + 5]
-    return _arena(row, slot, state, params)[off:off + d0 * d1 * d2 * d3].reshape((d0, d1, d2, d3))
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _run_basic_op(row, alpha, state, params):
+def _run_basic_op(row, alpha, state, params, fns):
     """Run one op of BASIC_OPS (both executors share these branches); False if row's op is not one of them."""
     i = INT_BASE
     code = row[0]
     if code == OP_PAD:
-        pad_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1])
+        _kernel_at(fns, OP_PAD)(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1])
     elif code == OP_WINOGRAD:
-        winograd_conv_pooled(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
+        _kernel_at(fns, OP_WINOGRAD)(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
                              _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], row[i + 2],
                              row[i + 3], row[i + 4], alpha)
     elif code == OP_DENSE_LINEAR:
-        dense_linear(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
+        _kernel_at(fns, OP_DENSE_LINEAR)(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
                      _v1(row, 3, state, params))
     elif code == OP_SOFTMAX:
-        softmax(_v1(row, 0, state, params), _v1(row, 1, state, params))
+        _kernel_at(fns, OP_SOFTMAX)(_v1(row, 0, state, params), _v1(row, 1, state, params))
     else:
         return False
     return True
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def run_basic(ops, reals, state, params):
+def run_basic(ops, reals, state, params, fns):
     """Run the ops of a plain CNN classifier (BASIC_OPS) in order."""
     for index in range(ops.shape[0]):
-        if not _run_basic_op(ops[index], reals[index, 0], state, params):
+        if not _run_basic_op(ops[index], reals[index, 0], state, params, fns):
             raise ValueError("run_basic: op outside BASIC_OPS")
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def run_full(ops, reals, state, params):
+def run_full(ops, reals, state, params, fns):
     """Run any op of KERNEL_OPS / FLAT_OPS in order."""
     i = INT_BASE
     for index in range(ops.shape[0]):
         row = ops[index]
         code = row[0]
         alpha = reals[index, 0]
-        if _run_basic_op(row, alpha, state, params):
+        if _run_basic_op(row, alpha, state, params, fns):
             continue
         if code == OP_CONV3X3_FLAT:
-            conv3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+            _kernel_at(fns, OP_CONV3X3_FLAT)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                          _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
         elif code == OP_CONV3X3_FLAT_INTO:
-            conv3x3_flat_into(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+            _kernel_at(fns, OP_CONV3X3_FLAT_INTO)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                               _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1],
                               row[i + 2], alpha)
         elif code == OP_CONV_PATCHES:
-            conv_patches(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+            _kernel_at(fns, OP_CONV_PATCHES)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                          _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
         elif code == OP_CONV2D:
-            conv2d(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+            _kernel_at(fns, OP_CONV2D)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                    _v3(row, 3, state, params), row[i], row[i + 1], row[i + 2], row[i + 3], row[i + 4], row[i + 5],
                    alpha)
         elif code == OP_POINTWISE_SMALL:
-            pointwise_small(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+            _kernel_at(fns, OP_POINTWISE_SMALL)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                             _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
         elif code == OP_CONV_CHANNELS_LAST:
-            conv_channels_last(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+            _kernel_at(fns, OP_CONV_CHANNELS_LAST)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                                _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
         elif code == OP_DEPTHWISE3X3_SAME:
-            depthwise3x3_same(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+            _kernel_at(fns, OP_DEPTHWISE3X3_SAME)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                               _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
         elif code == OP_DEPTHWISE3X3_SAME_FLAT:
-            depthwise3x3_same_flat(_v3(row, 0, state, params), _v4(row, 1, state, params),
+            _kernel_at(fns, OP_DEPTHWISE3X3_SAME_FLAT)(_v3(row, 0, state, params), _v4(row, 1, state, params),
                                    _v1(row, 2, state, params), _v3(row, 3, state, params), row[i], alpha)
         elif code == OP_DEPTHWISE3X3_FLAT:
-            depthwise3x3_flat(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
+            _kernel_at(fns, OP_DEPTHWISE3X3_FLAT)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                               _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
         elif code == OP_DENSE:
-            dense(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
+            _kernel_at(fns, OP_DENSE)(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
                   _v1(row, 3, state, params), row[i], alpha)
         elif code == OP_ACTIVATION:
-            activation(_v1(row, 0, state, params), _v1(row, 1, state, params), row[i], alpha)
+            _kernel_at(fns, OP_ACTIVATION)(_v1(row, 0, state, params), _v1(row, 1, state, params), row[i], alpha)
         elif code == OP_MAX_POOL:
-            max_pool(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
+            _kernel_at(fns, OP_MAX_POOL)(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
                      row[i + 3])
         elif code == OP_MAX_POOL_SEPARABLE:
-            max_pool_separable(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
+            _kernel_at(fns, OP_MAX_POOL_SEPARABLE)(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
                                row[i], row[i + 1], row[i + 2], row[i + 3])
         elif code == OP_MAX_POOL_FLAT:
-            max_pool_flat(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
+            _kernel_at(fns, OP_MAX_POOL_FLAT)(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
                           row[i], row[i + 1], row[i + 2], row[i + 3])
         elif code == OP_MAX_POOL_FLAT_ADD:
-            max_pool_flat_add(_v3(row, 0, state, params), _v3(row, 1, state, params), _v3(row, 2, state, params),
+            _kernel_at(fns, OP_MAX_POOL_FLAT_ADD)(_v3(row, 0, state, params), _v3(row, 1, state, params), _v3(row, 2, state, params),
                               _v1(row, 3, state, params), row[i], row[i + 1], row[i + 2], row[i + 3], row[i + 4],
                               row[i + 5])
         elif code == OP_MAX_POOL3S2_ADD:
-            max_pool3s2_add(_v3(row, 0, state, params), _v3(row, 1, state, params), _v3(row, 2, state, params),
+            _kernel_at(fns, OP_MAX_POOL3S2_ADD)(_v3(row, 0, state, params), _v3(row, 1, state, params), _v3(row, 2, state, params),
                             _v1(row, 3, state, params), row[i], row[i + 1])
         elif code == OP_MIN_POOL:
-            min_pool(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
+            _kernel_at(fns, OP_MIN_POOL)(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
                      row[i + 3])
         elif code == OP_AVG_POOL:
-            avg_pool(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
+            _kernel_at(fns, OP_AVG_POOL)(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
                      row[i + 3], row[i + 4], row[i + 5])
         elif code == OP_GLOBAL_AVG_POOL:
-            global_avg_pool(_v3(row, 0, state, params), _v1(row, 1, state, params))
+            _kernel_at(fns, OP_GLOBAL_AVG_POOL)(_v3(row, 0, state, params), _v1(row, 1, state, params))
         elif code == OP_GLOBAL_MAX_POOL:
-            global_max_pool(_v3(row, 0, state, params), _v1(row, 1, state, params))
+            _kernel_at(fns, OP_GLOBAL_MAX_POOL)(_v3(row, 0, state, params), _v1(row, 1, state, params))
         elif code == OP_ADAPTIVE_AVG_POOL:
-            adaptive_avg_pool(_v3(row, 0, state, params), _v3(row, 1, state, params))
+            _kernel_at(fns, OP_ADAPTIVE_AVG_POOL)(_v3(row, 0, state, params), _v3(row, 1, state, params))
         elif code == OP_ADAPTIVE_MAX_POOL:
-            adaptive_max_pool(_v3(row, 0, state, params), _v3(row, 1, state, params))
+            _kernel_at(fns, OP_ADAPTIVE_MAX_POOL)(_v3(row, 0, state, params), _v3(row, 1, state, params))
         elif code == OP_ADD:
-            add(_v1(row, 0, state, params), _v1(row, 1, state, params), _v1(row, 2, state, params), row[i], alpha)
+            _kernel_at(fns, OP_ADD)(_v1(row, 0, state, params), _v1(row, 1, state, params), _v1(row, 2, state, params), row[i], alpha)
         elif code == OP_CONCAT:
-            concat_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i])
+            _kernel_at(fns, OP_CONCAT)(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i])
         elif code == OP_SUBSAMPLE:
-            subsample_into(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
+            _kernel_at(fns, OP_SUBSAMPLE)(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
                            row[i + 3])
         elif code == OP_GLU:
-            glu(_v3(row, 0, state, params), _v3(row, 1, state, params))
+            _kernel_at(fns, OP_GLU)(_v3(row, 0, state, params), _v3(row, 1, state, params))
         else:
             raise ValueError("run_full: unknown op")
