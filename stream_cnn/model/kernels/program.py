@@ -165,173 +165,101 @@ def kernel_addresses(codes):
     return table
 
 
-@intrinsic
-def _kernel_at(typingctx, fns, code):
-    """fns[code] as a callable first-class function of the op's kernel signature (Numba's calling convention,
-    so array arguments and error status pass exactly as in a linked call)."""
-    if not isinstance(code, types.IntegerLiteral):
-        return None
-    function_type = types.FunctionType(types.none(*argument_types(KINDS[code.literal_value])))
+def _op_runner(codes):
+    """An intrinsic (row, real, state, params, fns) -> bool that runs the op which `row` encodes when its code is
+    one of `codes`, else returns False: a switch on row[0] with one case per code, each cutting the op's arrays
+    from the arenas, taking its ints from the row and its floats from `real`, and calling the kernel at fns[code]
+    with Numba's calling convention (so arrays and an error status pass exactly as in a linked call).
 
-    def codegen(context, builder, signature, args):
-        table = context.make_array(signature.args[0])(context, builder, args[0])
-        address = builder.load(builder.gep(table.data, [ir.Constant(ir.IntType(64), code.literal_value)]))
-        function = cgutils.create_struct_proxy(function_type)(context, builder)
-        pointer = builder.inttoptr(address, context.get_value_type(types.voidptr))
-        function.jit_addr = pointer   # non-null jit_addr: Numba calls it directly, never the C wrapper
-        function.c_addr = pointer
-        return function._getvalue()
-    return function_type(fns, code), codegen
-
-
-def _arena_view(rank):
-    """An intrinsic (row, slot, state, params) -> the C-contiguous float32 array of that rank which array slot
-    `slot` of `row` describes: arena (0 = state, 1 = params), offset, shape. Built as an array struct directly
-    (data pointer, shape, C strides; no meminfo: a borrowed view of an arena the caller holds), because cutting
-    it with slicing and reshape in @njit code inlined ~10 IR nodes per view, and Numba's IR inlining and typing of
-    those cost most of an executor's compile time (0.9 of 1.2 s for run_basic)."""
-    view_type = types.Array(types.float32, rank, "C")
+    Written as LLVM IR from the argument kinds of KERNEL_OPS rather than as @njit branches: each view cut there
+    with slicing and reshape was ~10 IR nodes through Numba's inliner and type inference, most of an executor's
+    compile time (0.9 of run_basic's 1.2 s); this way an executor compiles in ~0.2 s and the table is the only
+    place that says what a kernel takes. Views are array structs with no meminfo: borrowed from arenas the caller
+    holds for the whole call."""
+    codes = sorted(codes)
 
     @intrinsic
-    def view(typingctx, row, slot, state, params):
+    def run_op(typingctx, row, real, state, params, fns):
         def codegen(context, builder, signature, args):
-            row_type, _, arena_type, _ = signature.args
+            row_type, real_type, arena_type, _, fns_type = signature.args
             int64 = ir.IntType(64)
-            fields = context.make_array(row_type)(context, builder, args[0]).data
-            base = builder.add(builder.mul(args[1], int64(ARRAY_FIELDS)), int64(1))
+
+            def data(array_type, value):
+                return context.make_array(array_type)(context, builder, value).data
+
+            fields, reals, table = data(row_type, args[0]), data(real_type, args[1]), data(fns_type, args[4])
+            arenas = data(arena_type, args[2]), data(arena_type, args[3])
 
             def field(k):
-                return builder.load(builder.gep(fields, [builder.add(base, int64(k))]))
+                return builder.load(builder.gep(fields, [int64(k)]))
 
-            state_data = context.make_array(arena_type)(context, builder, args[2]).data
-            params_data = context.make_array(arena_type)(context, builder, args[3]).data
-            in_state = builder.icmp_signed("==", field(0), int64(0))
-            data = builder.gep(builder.select(in_state, state_data, params_data), [field(1)])
-            shape = [field(2 + k) for k in range(rank)]
-            strides = [int64(4)]
-            for extent in reversed(shape[1:]):
-                strides.insert(0, builder.mul(strides[0], extent))
-            array = context.make_array(view_type)(context, builder)
-            populate_array(array, data=data, shape=shape, strides=strides, itemsize=4, meminfo=None)
-            return array._getvalue()
-        return view_type(row, slot, state, params), codegen
-    return view
+            def view(slot, rank):
+                base = 1 + slot * ARRAY_FIELDS
+                in_state = builder.icmp_signed("==", field(base), int64(0))
+                pointer = builder.gep(builder.select(in_state, *arenas), [field(base + 1)])
+                shape = [field(base + 2 + k) for k in range(rank)]
+                strides = [int64(4)]
+                for extent in reversed(shape[1:]):
+                    strides.insert(0, builder.mul(strides[0], extent))
+                array = context.make_array(types.Array(types.float32, rank, "C"))(context, builder)
+                populate_array(array, data=pointer, shape=shape, strides=strides, itemsize=4, meminfo=None)
+                return array._getvalue()
+
+            ran = cgutils.alloca_once_value(builder, cgutils.false_bit)
+            done = builder.append_basic_block("op.done")
+            unknown = builder.append_basic_block("op.unknown")
+            switch = builder.switch(field(0), unknown)
+            for code in codes:
+                case = builder.append_basic_block(f"op.{code}")
+                switch.add_case(int64(code), case)
+                builder.position_at_end(case)
+                address = builder.load(builder.gep(table, [int64(code)]))
+                call = builder.append_basic_block(f"op.{code}.call")
+                # a table without this kernel's address (not filled by kernel_addresses) reads as an unknown op
+                builder.cbranch(builder.icmp_signed("==", address, int64(0)), unknown, call)
+                builder.position_at_end(call)
+                kinds, argtypes = KINDS[code], argument_types(KINDS[code])
+                values, n_arrays, n_ints, n_reals = [], 0, 0, 0
+                for kind in kinds:
+                    if kind in "1234":
+                        values.append(view(n_arrays, int(kind)))
+                        n_arrays += 1
+                    elif kind == "i":
+                        values.append(field(INT_BASE + n_ints))
+                        n_ints += 1
+                    else:
+                        values.append(builder.load(builder.gep(reals, [int64(n_reals)])))
+                        n_reals += 1
+                function_type = context.call_conv.get_function_type(types.none, argtypes)
+                kernel = builder.inttoptr(address, function_type.as_pointer())
+                status, _ = context.call_conv.call_function(builder, kernel, types.none, argtypes, values)
+                with cgutils.if_unlikely(builder, status.is_error):
+                    context.call_conv.return_status_propagate(builder, status)
+                builder.store(cgutils.true_bit, ran)
+                builder.branch(done)
+            builder.position_at_end(unknown)
+            builder.branch(done)
+            builder.position_at_end(done)
+            return builder.load(ran)
+        return types.boolean(row, real, state, params, fns), codegen
+    return run_op
 
 
-_v1, _v2, _v3, _v4 = (_arena_view(rank) for rank in (1, 2, 3, 4))
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _run_basic_op(row, alpha, state, params, fns):
-    """Run one op of BASIC_OPS (both executors share these branches); False if row's op is not one of them."""
-    i = INT_BASE
-    code = row[0]
-    if code == OP_PAD:
-        _kernel_at(fns, OP_PAD)(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1])
-    elif code == OP_WINOGRAD:
-        _kernel_at(fns, OP_WINOGRAD)(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
-                             _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], row[i + 2],
-                             row[i + 3], row[i + 4], alpha)
-    elif code == OP_DENSE_LINEAR:
-        _kernel_at(fns, OP_DENSE_LINEAR)(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
-                     _v1(row, 3, state, params))
-    elif code == OP_SOFTMAX:
-        _kernel_at(fns, OP_SOFTMAX)(_v1(row, 0, state, params), _v1(row, 1, state, params))
-    else:
-        return False
-    return True
+_run_basic_op = _op_runner(BASIC_OPS)
+_run_any_op = _op_runner(KINDS)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_basic(ops, reals, state, params, fns):
     """Run the ops of a plain CNN classifier (BASIC_OPS) in order."""
     for index in range(ops.shape[0]):
-        if not _run_basic_op(ops[index], reals[index, 0], state, params, fns):
+        if not _run_basic_op(ops[index], reals[index], state, params, fns):
             raise ValueError("run_basic: op outside BASIC_OPS")
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def run_full(ops, reals, state, params, fns):
     """Run any op of KERNEL_OPS / FLAT_OPS in order."""
-    i = INT_BASE
     for index in range(ops.shape[0]):
-        row = ops[index]
-        code = row[0]
-        alpha = reals[index, 0]
-        if _run_basic_op(row, alpha, state, params, fns):
-            continue
-        if code == OP_CONV3X3_FLAT:
-            _kernel_at(fns, OP_CONV3X3_FLAT)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                         _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
-        elif code == OP_CONV3X3_FLAT_INTO:
-            _kernel_at(fns, OP_CONV3X3_FLAT_INTO)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                              _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1],
-                              row[i + 2], alpha)
-        elif code == OP_CONV_PATCHES:
-            _kernel_at(fns, OP_CONV_PATCHES)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                         _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], row[i + 1], alpha)
-        elif code == OP_CONV2D:
-            _kernel_at(fns, OP_CONV2D)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                   _v3(row, 3, state, params), row[i], row[i + 1], row[i + 2], row[i + 3], row[i + 4], row[i + 5],
-                   alpha)
-        elif code == OP_POINTWISE_SMALL:
-            _kernel_at(fns, OP_POINTWISE_SMALL)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                            _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
-        elif code == OP_CONV_CHANNELS_LAST:
-            _kernel_at(fns, OP_CONV_CHANNELS_LAST)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                               _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
-        elif code == OP_DEPTHWISE3X3_SAME:
-            _kernel_at(fns, OP_DEPTHWISE3X3_SAME)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                              _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
-        elif code == OP_DEPTHWISE3X3_SAME_FLAT:
-            _kernel_at(fns, OP_DEPTHWISE3X3_SAME_FLAT)(_v3(row, 0, state, params), _v4(row, 1, state, params),
-                                   _v1(row, 2, state, params), _v3(row, 3, state, params), row[i], alpha)
-        elif code == OP_DEPTHWISE3X3_FLAT:
-            _kernel_at(fns, OP_DEPTHWISE3X3_FLAT)(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
-                              _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
-        elif code == OP_DENSE:
-            _kernel_at(fns, OP_DENSE)(_v1(row, 0, state, params), _v2(row, 1, state, params), _v1(row, 2, state, params),
-                  _v1(row, 3, state, params), row[i], alpha)
-        elif code == OP_ACTIVATION:
-            _kernel_at(fns, OP_ACTIVATION)(_v1(row, 0, state, params), _v1(row, 1, state, params), row[i], alpha)
-        elif code == OP_MAX_POOL:
-            _kernel_at(fns, OP_MAX_POOL)(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
-                     row[i + 3])
-        elif code == OP_MAX_POOL_SEPARABLE:
-            _kernel_at(fns, OP_MAX_POOL_SEPARABLE)(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
-                               row[i], row[i + 1], row[i + 2], row[i + 3])
-        elif code == OP_MAX_POOL_FLAT:
-            _kernel_at(fns, OP_MAX_POOL_FLAT)(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
-                          row[i], row[i + 1], row[i + 2], row[i + 3])
-        elif code == OP_MAX_POOL_FLAT_ADD:
-            _kernel_at(fns, OP_MAX_POOL_FLAT_ADD)(_v3(row, 0, state, params), _v3(row, 1, state, params), _v3(row, 2, state, params),
-                              _v1(row, 3, state, params), row[i], row[i + 1], row[i + 2], row[i + 3], row[i + 4],
-                              row[i + 5])
-        elif code == OP_MAX_POOL3S2_ADD:
-            _kernel_at(fns, OP_MAX_POOL3S2_ADD)(_v3(row, 0, state, params), _v3(row, 1, state, params), _v3(row, 2, state, params),
-                            _v1(row, 3, state, params), row[i], row[i + 1])
-        elif code == OP_MIN_POOL:
-            _kernel_at(fns, OP_MIN_POOL)(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
-                     row[i + 3])
-        elif code == OP_AVG_POOL:
-            _kernel_at(fns, OP_AVG_POOL)(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
-                     row[i + 3], row[i + 4], row[i + 5])
-        elif code == OP_GLOBAL_AVG_POOL:
-            _kernel_at(fns, OP_GLOBAL_AVG_POOL)(_v3(row, 0, state, params), _v1(row, 1, state, params))
-        elif code == OP_GLOBAL_MAX_POOL:
-            _kernel_at(fns, OP_GLOBAL_MAX_POOL)(_v3(row, 0, state, params), _v1(row, 1, state, params))
-        elif code == OP_ADAPTIVE_AVG_POOL:
-            _kernel_at(fns, OP_ADAPTIVE_AVG_POOL)(_v3(row, 0, state, params), _v3(row, 1, state, params))
-        elif code == OP_ADAPTIVE_MAX_POOL:
-            _kernel_at(fns, OP_ADAPTIVE_MAX_POOL)(_v3(row, 0, state, params), _v3(row, 1, state, params))
-        elif code == OP_ADD:
-            _kernel_at(fns, OP_ADD)(_v1(row, 0, state, params), _v1(row, 1, state, params), _v1(row, 2, state, params), row[i], alpha)
-        elif code == OP_CONCAT:
-            _kernel_at(fns, OP_CONCAT)(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i])
-        elif code == OP_SUBSAMPLE:
-            _kernel_at(fns, OP_SUBSAMPLE)(_v3(row, 0, state, params), _v3(row, 1, state, params), row[i], row[i + 1], row[i + 2],
-                           row[i + 3])
-        elif code == OP_GLU:
-            _kernel_at(fns, OP_GLU)(_v3(row, 0, state, params), _v3(row, 1, state, params))
-        else:
+        if not _run_any_op(ops[index], reals[index], state, params, fns):
             raise ValueError("run_full: unknown op")
