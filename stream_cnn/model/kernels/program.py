@@ -4,8 +4,7 @@ Calling a Numba kernel from Python costs about a microsecond of dispatch (type c
 the digits model that was a fifth of the forward pass, on mini-Xception (~50 calls) more than half. So the Model
 lays every run-state buffer out in one float32 arena (`state`) and every weight in another (`params`), and
 describes its kernel calls as rows of an int64 table; an executor walks the table and calls the kernels on views
-it cuts from the two arenas. Views are slices reshaped to C-contiguous arrays (no allocation), so the kernels see
-exactly the argument types they get from Python and share their compiled code with those calls.
+it cuts from the two arenas (C-contiguous array structs pointing into an arena: no allocation).
 
 Row layout (ROW_WIDTH int64): [op code, then ARRAY_SLOTS array slots of (arena, offset, d0, d1, d2, d3), then
 INT_SLOTS integer arguments]; arena 0 = state, 1 = params. Floating arguments (alpha) are in a float64 table with
@@ -14,21 +13,19 @@ FLOAT_SLOTS columns, one row per op.
 The executors call the kernels through function pointers (`fns`, an int64 table of the kernels' compiled
 addresses indexed by op code, filled by `kernel_addresses`), not as linked callees. Numba links a callee's code
 into its caller and runs LLVM's full optimisation over the lot again, and it compiles every callee the caller can
-reach (it types all branches): a linked executor for digits took 1.6 s of an empty-cache start to re-optimise
-four kernels already optimised on their own, and one knowing every op compiled every kernel whichever model ran.
-Through pointers an executor compiles only its own dispatch code, each kernel is compiled (or loaded from the
-cache) once on its own, and only for the ops a model uses.
+reach (it types all branches): the linked executor for digits took 1.6 s of a 4.9 s empty-cache start to
+re-optimise four kernels already optimised on their own, and one knowing every op compiled every kernel whichever
+model ran (mini-Xception's empty-cache start: 49 s, now 24 s). Through pointers an executor compiles only its own
+dispatch code (0.1-0.4 s), and each kernel is compiled, or loaded from the cache, on its own and only when a model
+uses it. A pointer skips the dispatcher, so its kernel must have been compiled for exactly the argument types the
+executor passes: `kernel_addresses` compiles each kernel for the types its argument kinds give (KERNEL_OPS) and
+checks that it returns nothing.
 
-Two executors still: run_basic knows only the ops of plain 3x3-conv / 2x2-pool / dense classifiers like digits
-(Winograd convs with their pool fused, padding copies, dense without activation, softmax), so the executor a
-default start compiles is small; run_full knows every op the Model emits except those with non-float arguments
-(fractional_max_pool, whose bins are int64 arrays), which stay plain Python calls between program segments.
-The Model picks run_basic when every op of a segment is in BASIC_OPS.
-
-Calls through a pointer skip the dispatcher, so a pointer's kernel must have been compiled for exactly the
-argument types the executor passes: `kernel_addresses` compiles each kernel for the signature its argument kinds
-give (KERNEL_OPS) and checks that it returns nothing. Since the executors no longer carry copies of the kernels,
-editing a kernel file needs no cache clearing here.
+Two executors: run_basic knows only the ops of plain 3x3-conv / 2x2-pool / dense classifiers like digits
+(Winograd convs with their pool fused, padding copies, dense without activation, softmax) and compiles in 0.1 s;
+run_full knows every op the Model emits (0.4 s) except those with non-float arguments (fractional_max_pool,
+whose bins are int64 arrays), which stay plain Python calls between program segments. The Model picks run_basic
+when every op of a segment is in BASIC_OPS.
 """
 import numpy as np
 from llvmlite import ir
@@ -57,7 +54,7 @@ FLOAT_SLOTS = 2
 INT_BASE = 1 + ARRAY_SLOTS * ARRAY_FIELDS
 ROW_WIDTH = INT_BASE + INT_SLOTS
 
-# op codes (the order of the branches below does not matter; the numbers must stay unique)
+# op codes (indices into the address table: small and unique)
 OP_PAD = 1
 OP_CONV3X3_FLAT = 2
 OP_MAX_POOL = 3
@@ -90,8 +87,7 @@ OP_DEPTHWISE3X3_SAME_FLAT = 31
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
-# digits' convs all run as winograd_conv_pooled, so run_basic no longer carries conv3x3_flat / conv_patches (each kernel an
-# executor can reach costs compile time on an empty cache); models still planning those run under run_full.
+# the ops of digits-like models: run_basic's switch has a case for these only
 BASIC_OPS = frozenset({OP_PAD, OP_WINOGRAD, OP_DENSE_LINEAR, OP_SOFTMAX})
 
 # kernel -> (op code, argument kinds): "1".."4" = float32 C-contiguous array of that rank, "i" int, "f" float.
