@@ -5,9 +5,12 @@ times; the parent also measures from spawn to the moment the child reached its f
 interpreter start-up is included). "Empty cache" points NUMBA_CACHE_DIR at a fresh temporary folder, so every
 kernel the model needs is compiled from scratch: that is what a first run after installing costs.
 
-When SciPy is installed (it is not a stream-cnn dependency), Numba imports scipy.linalg the first time it loads
-its array-math registry, to probe for BLAS: ~0.1-0.35 s of the first forward pass here. The warm runs are
-therefore repeated with SciPy hidden from the child, which is what an environment without SciPy gets.
+Numba imports some packages only because they are installed, none of them a stream-cnn dependency: SciPy (a
+version check at `import numba`; stream_cnn/_numba_blas.py already keeps it from loading scipy.linalg), PyYAML
+(to read a .numba_config.yaml), colorama (coloured error messages) and cffi with pycparser (its cffi type
+registry, set up when the first compiled function loads). A development environment often has them; together
+they cost this machine ~50 ms of a ~0.33 s warm start. The warm runs are therefore repeated with them hidden from
+the child: what an environment holding only stream-cnn and its dependencies gets.
 """
 from __future__ import annotations
 
@@ -26,14 +29,15 @@ CHILD = r"""
 import time
 t0 = time.perf_counter()
 import json, sys
-if sys.argv[2] == "hide-scipy":
-    class HideScipy:
-        # As if SciPy were not installed: Numba then skips the BLAS probe that imports scipy.linalg.
+optional = sys.argv[3].split(",")
+if sys.argv[2] == "hide":
+    class HideOptional:
+        # As if these packages were not installed (Numba imports each inside try/except ImportError).
         def find_spec(self, name, path=None, target=None):
-            if name == "scipy" or name.startswith("scipy."):
+            if name.split(".")[0] in optional:
                 raise ImportError("hidden by stream-cnn bench")
             return None
-    sys.meta_path.insert(0, HideScipy())
+    sys.meta_path.insert(0, HideOptional())
 import stream_cnn
 from stream_cnn.model import load_model
 from stream_cnn.model import kernels
@@ -47,14 +51,20 @@ probs = model.forward()
 t_second = time.perf_counter()
 print(json.dumps({"import_s": t_import - t0, "load_s": t_load - t_import, "first_forward_s": t_first - t_load,
                   "to_first_prediction_s": t_first - t0, "second_forward_s": t_second - t_first,
-                  "wall_first": wall_first, "outputs": int(probs.size)}))
+                  "wall_first": wall_first, "outputs": int(probs.size),
+                  "optional_loaded": sorted({name.split(".")[0] for name in sys.modules} & set(optional))}))
 """
 
 
-def _run_child(model_path: str, env: dict, timeout: float, hide_scipy: bool = False) -> dict:
+# Packages Numba imports only when they are installed (see the module docstring).
+NUMBA_OPTIONAL_IMPORTS = ("scipy", "yaml", "colorama", "cffi", "pycparser")
+
+
+def _run_child(model_path: str, env: dict, timeout: float, hide_optional: bool = False) -> dict:
     spawned = time.time()
     try:
-        result = subprocess.run([sys.executable, "-c", CHILD, model_path, "hide-scipy" if hide_scipy else "-"],
+        result = subprocess.run([sys.executable, "-c", CHILD, model_path, "hide" if hide_optional else "show",
+                                 ",".join(NUMBA_OPTIONAL_IMPORTS)],
                                 capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise StreamCnnError(f"start-up benchmark: the child process took more than {timeout:.0f} s") from None
@@ -66,9 +76,9 @@ def _run_child(model_path: str, env: dict, timeout: float, hide_scipy: bool = Fa
     return timings
 
 
-def _scipy_installed() -> bool:
+def _installed(names) -> list:
     import importlib.util
-    return importlib.util.find_spec("scipy") is not None
+    return [name for name in names if importlib.util.find_spec(name) is not None]
 
 
 def _summarise(runs: list) -> dict:
@@ -83,11 +93,12 @@ def bench_startup(model_path: str, model_key: str, warm_runs: int, cold: bool, t
     _run_child(model_path, env, timeout)   # fills / refreshes the cache this process's users would have
     runs = max(1, warm_runs)
     warm = _summarise([_run_child(model_path, env, timeout) for _ in range(runs)])
-    without_scipy = _summarise([_run_child(model_path, env, timeout, hide_scipy=True) for _ in range(runs)])
+    without_extras = _summarise([_run_child(model_path, env, timeout, hide_optional=True)
+                                 for _ in range(runs)])
     section = {"model": model_key, "model_path": model_path,
                "numba_cache_dir": env.get("NUMBA_CACHE_DIR") or "beside the kernel sources (__pycache__)",
-               "scipy_installed": _scipy_installed(), "warm": warm, "warm_without_scipy": without_scipy,
-               "cold": None}
+               "numba_optional_installed": _installed(NUMBA_OPTIONAL_IMPORTS), "warm": warm,
+               "warm_without_numba_optional": without_extras, "cold": None}
     if cold:
         with tempfile.TemporaryDirectory(prefix="stream-cnn-bench-cache-") as cache_dir:
             cold_env = dict(env, NUMBA_CACHE_DIR=cache_dir)
