@@ -436,6 +436,8 @@ class Model:
 
         pooled_by = self._plan_conv_pool_fusions(in_place) if self.fuse else {}
         pool_of = {conv: pool for pool, (conv, _) in pooled_by.items()}
+        for conv in pool_of:
+            self._by_name[conv].pooled_2x2 = True   # its padded input may stop before rows it never reads
         through = {name: pool for pool, (_, path) in pooled_by.items() for name in path}
         add_pools = self._plan_pool_add_fusions(pooled_by) if self.fuse else {}
         fused_pools = {pool: add for add, (pool, _) in add_pools.items()}

@@ -66,7 +66,8 @@ def winograd_weight_rows(c_in, c_out, out_h, out_w, pool):
     (few tiles, pooled, more than one input channel), else C_out."""
     th, tw = winograd_tiles(out_h, out_w, pool)
     # py_func: run the rule in Python (compiling it here would add to the load time)
-    if pool == 2 and c_in > 1 and _channels_as_lanes.py_func(th * (tw + 1), c_out, _CHUNK):
+    if pool == 2 and c_in > 1 and _channels_as_lanes.py_func(th * (tw + 1), c_out, _CHUNK) \
+            and _flat_fits.py_func(c_in, th, tw + 1):
         return _CHUNK
     return c_out
 
@@ -205,6 +206,59 @@ def _input_transform_edges(xp, rows, v, th, s, c_in):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _flat_fits(c_in, th, s):
+    """True if _input_transform_flat takes c_in channels of (2 th + 2) x 2 s: V within the tiles path's V
+    (16 se <= 16 c_in _CHUNK) and the row transform within one _BANDS block (with the column pass's overreach)."""
+    n = c_in * (2 * th + 2) * s
+    return ((n + 15) >> 4 << 4) <= c_in * _CHUNK and n + 3 * s + 16 <= _BANDS
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _input_transform_flat(xp, h, v, s, se):
+    """V of a map of few tiles, for products that broadcast it (channels as lanes): v[e se + c cs + 2 s ty + tx]
+    = (B^T d B)[i, j], e = 4 i + j, d the 4x4 patch of xp[c] at (2 ty, 2 tx), cs = Hp s; xp (C_in, Hp, 2 s).
+    Tile rows are 2 s apart and tx = s - 1 is junk: the products skip junk tiles instead of computing them.
+
+    Two flat passes over all channels at once (the per-channel passes of _input_transform ran 7 loops of 8-16
+    values per channel: digits' 16 -> 32 layer 1.65 us). As rows are 2 s wide, tile column tx of row r of channel
+    c starts at 2 q in xp flat, q = (c Hp + r) s + tx: B along every row at every even column into h (4 blocks
+    _BANDS apart), then B^T down the columns of h, where rows r .. r + 3 of a tile are s apart. se >= _lanes16(C_in
+    Hp s); the second pass reads up to 3 s + 15 past that in h (junk, only for junk tiles)."""
+    n = xp.shape[0] * xp.shape[1] * s
+    xf = xp.reshape(xp.size)
+    nxt = xf[2:]
+    # the last q (a junk tile) would read 2 floats past xp: the vector loop stops a 16-lane step short of it.
+    # Bounded by _BANDS (which _flat_fits ensures it is) so that LLVM can tell 2 q does not overflow: otherwise
+    # the stride-2 loads were no interleaved group and the loop ran scalar (4.2 us instead of ...).
+    main = min(((n - 1) >> 4) << 4, _BANDS)
+    for q in range(main):
+        a, b, e, f = xf[2 * q], xf[2 * q + 1], nxt[2 * q], nxt[2 * q + 1]
+        h[q] = a - e
+        h[q + _BANDS] = b + e
+        h[q + 2 * _BANDS] = e - b
+        h[q + 3 * _BANDS] = b - f
+    zero = np.float32(0.0)
+    for q in range(main, n):
+        a, b = xf[2 * q], xf[2 * q + 1]
+        e = nxt[2 * q] if 2 * q + 3 < xf.size else zero
+        f = nxt[2 * q + 1] if 2 * q + 3 < xf.size else zero
+        h[q] = a - e
+        h[q + _BANDS] = b + e
+        h[q + 2 * _BANDS] = e - b
+        h[q + 3 * _BANDS] = b - f
+    for j in range(4):
+        # runtime distances through views: with src[q + s], Numba wraps negative indices and the loop ran scalar
+        src, src1, src2, src3 = h[j * _BANDS:], h[j * _BANDS + s:], h[j * _BANDS + 2 * s:], h[j * _BANDS + 3 * s:]
+        dst0, dst1, dst2, dst3 = v[j * se:], v[(4 + j) * se:], v[(8 + j) * se:], v[(12 + j) * se:]
+        for q in range(min(_lanes16(n), _BANDS)):
+            a, b, e, f = src[q], src1[q], src2[q], src3[q]
+            dst0[q] = a - e
+            dst1[q] = b + e
+            dst2[q] = e - b
+            dst3[q] = b - f
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _weights4(we, k, si):
     """we[k + j + i si] for j, i = 0..3, j (the accumulator) outer."""
     return (we[k], we[k + si], we[k + 2 * si], we[k + 3 * si],
@@ -214,19 +268,19 @@ def _weights4(we, k, si):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _products4(w, wb, se, x, xb, m, n, c_in):
-    """m[(4 e + j) * _CHUNK + k] = sum over c of w[wb + e se + j + 16 c se] * x[xb + (16 c + e) * _CHUNK + k]
+def _products4(w, wb, se, si, x, xb, m, n, c_in):
+    """m[(4 e + j) * _CHUNK + k] = sum over c of w[wb + e se + j + c si] * x[xb + (16 c + e) * _CHUNK + k]
     for j = 0..3, k < n, all 16 e: 4 sums x 4 input channels per pass, each x value loaded feeding 4 sums.
 
     Two uses, one compiled body (a second code path cost ~1.5 s of the empty-cache compile):
-    - tiles as the vector axis: x = V of one chunk, w = U flat (se = R, wb = first output channel of a block of
-      4): m rows are 4 output channels along the chunk's tiles;
-    - output channels as the vector axis, for maps of few tiles: x = U flat (R = _CHUNK), w = V flat (se =
-      _CHUNK, wb = first tile of a group of 4): m rows are 4 tiles along the output channels. With 12 tiles
+    - tiles as the vector axis: x = V of one chunk, w = U flat (se = R, si = 16 R, wb = first output channel of a
+      block of 4): m rows are 4 output channels along the chunk's tiles;
+    - output channels as the vector axis, for maps of few tiles: x = U flat (R = _CHUNK), w = V of
+      _input_transform_flat (se, si = its position and channel strides, wb = first tile of a group of 4): m rows
+      are 4 tiles along the output channels. With 12 tiles
       (digits' 7x7 layer) the first runs one 16-lane vector per pass of 16 broadcast weights, the second two
       (32 output channels) per pass, half as many passes."""
     n = _lanes16(n)   # a no-op for the callers' n, but LLVM cannot see that across the call
-    si = 16 * se
     for e in range(16):
         we = w[wb + e * se:]
         xe = x[xb + e * _CHUNK:]
@@ -401,7 +455,7 @@ def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool,
             t0 = chunk * _CHUNK
             # whole SIMD vectors (_lanes16): the lanes past the last tile compute junk nobody reads
             n = min(_CHUNK, _lanes16(n_tiles - t0))
-            _products4(uf, oc, rows, v, chunk * c_in * 16 * _CHUNK, m, n, c_in)
+            _products4(uf, oc, rows, 16 * rows, v, chunk * c_in * 16 * _CHUNK, m, n, c_in)
             for j in range(4):
                 _output_unpooled(m, j, scratch[y_start + 4 * j * quadrant:], t0, n, quadrant, b[oc + j])
         for j in range(4):
@@ -440,15 +494,23 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
     v = scratch[rows_len:rows_len + v_len]
     m = scratch[rows_len + v_len:rows_len + v_len + 64 * _CHUNK]
     y_start = rows_len + v_len + 64 * _CHUNK
-    _input_transform(xp, scratch[:rows_len], v, th, s, c_in)
     # Passes of the products: blocks of 4 output channels along the tiles (chunk by chunk), or for few tiles
-    # groups of 4 tiles along the output channels (see _products4; V then has a single chunk). One call site of
-    # each helper serves both, as a second inlined copy costs compile time.
-    lanes = c_in > 1 and _channels_as_lanes(n_tiles, c_out, rows)
-    n_passes = (n_tiles + 3) // 4 if lanes else (c_out + 3) // 4
+    # groups of 4 tiles of a tile row along the output channels (see _products4). One call site of each helper
+    # serves both, as a second inlined copy costs compile time. The second takes V from _input_transform_flat,
+    # which needs rows 2 s wide and 2 th + 2 high (the Model crops an odd map's unread last padded row / column).
+    lanes = (c_in > 1 and _channels_as_lanes(n_tiles, c_out, rows) and xp.shape[1] == 2 * th + 2
+             and xp.shape[2] == 2 * s and _flat_fits(c_in, th, s))
+    se = _lanes16(c_in * xp.shape[1] * s)   # V's position stride with lanes
+    if lanes:
+        _input_transform_flat(xp, scratch[:rows_len], v, s, se)
+    else:
+        _input_transform(xp, scratch[:rows_len], v, th, s, c_in)
+    groups = (tw + 3) // 4   # groups of 4 tiles per tile row (lanes)
+    n_passes = th * groups if lanes else (c_out + 3) // 4
     for p in range(n_passes):
         # the last block of output channels is shifted back to end at C_out (recomputing a few)
         oc = min(4 * p, c_out - 4)
+        ty, tx0 = p // groups, 4 * (p % groups)
         for chunk in range(1 if lanes else n_chunks):
             t0 = chunk * _CHUNK
             # whole SIMD vectors (_lanes16): the lanes past the last tile or channel compute junk nobody reads
@@ -458,20 +520,20 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
                     _pooled_one_input(v, uf, rows, chunk, oc + j, scratch[y_start + j * quadrant:], t0, n,
                                       b[oc + j])
                 continue
-            if lanes:   # weights: V at tile 4 p; rows: U; m rows: 4 tiles along the output channels
-                w, wb, x, xb, n, y_row, t0 = v, 4 * p, uf, 0, _lanes16(c_out), _CHUNK, 0
+            if lanes:   # weights: V at tile (ty, tx0); rows: U; m rows: 4 tiles along the output channels
+                w, wb, w_se, w_si, x, xb, n, y_row, t0 = v, 2 * s * ty + tx0, se, xp.shape[1] * s, uf, 0, \
+                    _lanes16(c_out), _CHUNK, 0
             else:       # weights: U at output channel oc; rows: V of this chunk; m rows: 4 channels along the tiles
-                w, wb, x, xb, y_row = uf, oc, v, chunk * c_in * 16 * _CHUNK, quadrant
-            _products4(w, wb, rows, x, xb, m, n, c_in)
+                w, wb, w_se, w_si, x, xb, y_row = uf, oc, rows, 16 * rows, v, chunk * c_in * 16 * _CHUNK, quadrant
+            _products4(w, wb, w_se, w_si, x, xb, m, n, c_in)
             for j in range(4):
                 # with lanes, bias and activation are added below (along the channels)
                 _output_pooled(m, j, scratch[y_start + j * y_row:], t0, n, np.float32(0.0) if lanes else b[oc + j])
         # one call site of _piecewise_act for both (a second, inlined by LLVM, cost compile time)
         for j in range(4):
-            if lanes:   # tile 4 p + j along the output channels
-                t = 4 * p + j
-                ty, tx = t // s, t % s
-                if ty >= th or tx >= tw:   # the junk tile at the end of each tile row, or past the last one
+            if lanes:   # tile (ty, tx0 + j) along the output channels
+                tx = tx0 + j
+                if tx >= tw:   # past the tile row (junk)
                     continue
                 y = scratch[y_start + j * _CHUNK:y_start + (j + 1) * _CHUNK]
                 for o in range(c_out):
@@ -485,8 +547,8 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
                 for o in range(c_out):
                     out[o, out_top + ty, out_left + tx] = y[o]
                 continue
-            for ty in range(th):
-                dst = out[oc + j, out_top + ty, out_left:]
-                src = y[ty * s:]
-                for tx in range(tw):
-                    dst[tx] = src[tx]
+            for r in range(th):
+                dst = out[oc + j, out_top + r, out_left:]
+                src = y[r * s:]
+                for c in range(tw):
+                    dst[c] = src[c]
