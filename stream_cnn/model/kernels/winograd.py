@@ -92,20 +92,20 @@ def winograd_tiles(out_h, out_w, pool):
 def winograd_fits(out_h, out_w, pool):
     """True if winograd_conv takes an output of this size (one channel's bands must fit in _BANDS floats)."""
     th, tw = winograd_tiles(out_h, out_w, pool)
-    return th * 2 * (tw + 1) + 70 <= _BANDS
+    return th * 2 * (tw + 2) + 70 <= _BANDS
 
 
 def winograd_scratch_size(c_in, out_h, out_w, pool):
     """Floats of scratch winograd_conv needs (contents ignored between calls)."""
     th, tw = winograd_tiles(out_h, out_w, pool)
-    s = tw + 1
+    s = tw + 2   # the most tiles per row (winograd_conv_pooled)
     n_tiles = th * s
     n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
     rows = 4 * _BANDS                            # one channel's vertically transformed bands, 4 blocks
     v = n_chunks * 16 * c_in * _CHUNK            # V
     m = 16 * 4 * _CHUNK                          # M of one chunk for one block of 4 output channels
     y = 16 * n_chunks * _CHUNK                   # 4 output channels x 4 output positions per tile
-    return rows + v + m + y
+    return rows + v + m + y + 2 * th             # + the cells under junk tiles, kept (winograd_conv_pooled)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -163,11 +163,16 @@ def _input_transform(xp, rows, v, th, s, c_in):
     """v[((chunk * c_in + c) * 16 + e) * _CHUNK + t % _CHUNK] = (B^T d B)[i, j], e = 4 i + j, d the 4x4 patch of
     xp[c] at (2 ty, 2 tx), t = ty * s + tx, chunk = t // _CHUNK, for tiles whose patches lie inside xp (always
     so when pooling: the pool drops an odd last conv row / column). One channel at a time: B^T down the columns
-    of each 4-row band into rows (4 blocks _BANDS apart), then B along the band rows into v."""
+    of each 4-row band into rows (4 blocks _BANDS apart), then B along the band rows into v. Band columns past
+    xp's width (2 s = width + 2: two junk tiles a row) are zeros."""
     width = 2 * s
+    n_cols = min(width, xp.shape[2])
     for c in range(c_in):
         for ty in range(th):
-            _band(xp[c], rows[ty * width:], 2 * ty, width)
+            o = rows[ty * width:]
+            _band(xp[c], o, 2 * ty, n_cols)
+            for x in range(n_cols, width):
+                o[x] = o[x + _BANDS] = o[x + 2 * _BANDS] = o[x + 3 * _BANDS] = np.float32(0.0)
         _bands_to_v(rows, v, c, c_in, th * s)
 
 
@@ -416,6 +421,21 @@ def _channels_as_lanes(n_tiles, c_out, rows):
     return along_channels < along_tiles
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _act_params(act, alpha):
+    """(slope, top) with _act(v, slope, top) = activation act (one of FLAT_ACTIVATIONS) of v."""
+    slope = np.float32(1.0) if act == 0 else np.float32(alpha) if act == 2 else np.float32(0.0)
+    return slope, np.float32(6.0) if act == 3 else np.float32(np.inf)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _act(v, slope, top):
+    """Identity, relu, leaky relu or relu6 without a branch on the kind: min(v if v > 0 else slope v, top) (+ 0
+    so that relu gives 0, not -0, and a NaN stays NaN, as in _piecewise_act)."""
+    v = v if v > np.float32(0.0) else slope * v + np.float32(0.0)
+    return top if v > top else v
+
+
 # The input transform and the products are separate compiled functions, not inlined: inlined into this loop nest
 # they ran 1.5-2x slower (measured on digits' layers); the output transform is faster inlined (not inlined, its
 # row arguments cost ~3x).
@@ -486,6 +506,19 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
     uf = u.reshape(u.size)
     th, tw = out_h, out_w
     s = tw + 1
+    # Passes of the products: blocks of 4 output channels along the tiles (chunk by chunk), or for few tiles
+    # groups of 4 tiles of a tile row along the output channels (see _products4). One call site of each helper
+    # serves both, as a second inlined copy costs compile time. The second takes V from _input_transform_flat,
+    # which needs rows 2 s wide and 2 th + 2 high (the Model crops an odd map's unread last padded row / column).
+    lanes = (c_in > 1 and _channels_as_lanes(th * s, c_out, rows) and xp.shape[1] == 2 * th + 2
+             and xp.shape[2] == 2 * s and _flat_fits(c_in, th, s))
+    # Along the tiles, with out's rows 1 or 2 tiles longer than a tile row (the next layer's padded input), the
+    # tile rows take out's row pitch: the pooled planes then go to out in one flat copy per channel instead of
+    # one short copy per row (digits' first two layers: 0.57 / 0.45 us of row copies).
+    pitch = out.shape[2]
+    flat_copy = not lanes and s <= pitch <= s + 1
+    if flat_copy:
+        s = pitch
     n_tiles = th * s
     n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
     quadrant = n_chunks * _CHUNK
@@ -494,12 +527,9 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
     v = scratch[rows_len:rows_len + v_len]
     m = scratch[rows_len + v_len:rows_len + v_len + 64 * _CHUNK]
     y_start = rows_len + v_len + 64 * _CHUNK
-    # Passes of the products: blocks of 4 output channels along the tiles (chunk by chunk), or for few tiles
-    # groups of 4 tiles of a tile row along the output channels (see _products4). One call site of each helper
-    # serves both, as a second inlined copy costs compile time. The second takes V from _input_transform_flat,
-    # which needs rows 2 s wide and 2 th + 2 high (the Model crops an odd map's unread last padded row / column).
-    lanes = (c_in > 1 and _channels_as_lanes(n_tiles, c_out, rows) and xp.shape[1] == 2 * th + 2
-             and xp.shape[2] == 2 * s and _flat_fits(c_in, th, s))
+    kept = scratch[y_start + 4 * quadrant:]
+    out_flat = out.reshape(out.size)
+    slope, top = _act_params(act, alpha)
     se = _lanes16(c_in * xp.shape[1] * s)   # V's position stride with lanes
     if lanes:
         _input_transform_flat(xp, scratch[:rows_len], v, s, se)
@@ -529,7 +559,8 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
             for j in range(4):
                 # with lanes, bias and activation are added below (along the channels)
                 _output_pooled(m, j, scratch[y_start + j * y_row:], t0, n, np.float32(0.0) if lanes else b[oc + j])
-        # one call site of _piecewise_act for both (a second, inlined by LLVM, cost compile time)
+        # bias (with lanes) and the activation are applied on the way to out: a pass of its own over the pooled
+        # rows, as _piecewise_act, cost more than the copy (digits' three layers: ~0.5 us each for both)
         for j in range(4):
             if lanes:   # tile (ty, tx0 + j) along the output channels
                 tx = tx0 + j
@@ -537,18 +568,29 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
                     continue
                 y = scratch[y_start + j * _CHUNK:y_start + (j + 1) * _CHUNK]
                 for o in range(c_out):
-                    y[o] += b[o]
-                count = c_out
-            else:       # output channel oc + j along the tiles
-                y = scratch[y_start + j * quadrant:y_start + (j + 1) * quadrant]
-                count = n_tiles
-            _piecewise_act(y[:count], act, alpha)
-            if lanes:
-                for o in range(c_out):
-                    out[o, out_top + ty, out_left + tx] = y[o]
+                    out[o, out_top + ty, out_left + tx] = _act(y[o] + b[o], slope, top)
+                continue
+            y = scratch[y_start + j * quadrant:y_start + (j + 1) * quadrant]   # output channel oc + j
+            if flat_copy:
+                # tile (r, x) lands at out[oc + j, out_top + r, out_left + x]; the junk tiles ending rows
+                # r < th - 1 land on cells beside the result (the padded border), which are kept as they were
+                start = ((oc + j) * out.shape[1] + out_top) * pitch + out_left
+                dst = out_flat[start:start + th * s]
+                edge = out_flat[start + tw:start + th * s]   # edge[r s], edge[r s + 1]: cells under junk tiles
+                two = s - tw == 2
+                for r in range(th - 1):
+                    kept[2 * r] = edge[r * s]
+                    if two:
+                        kept[2 * r + 1] = edge[r * s + 1]
+                for i in range(min((th - 1) * s + tw, _BANDS)):
+                    dst[i] = _act(y[i], slope, top)
+                for r in range(th - 1):
+                    edge[r * s] = kept[2 * r]
+                    if two:
+                        edge[r * s + 1] = kept[2 * r + 1]
                 continue
             for r in range(th):
                 dst = out[oc + j, out_top + r, out_left:]
                 src = y[r * s:]
                 for c in range(tw):
-                    dst[c] = src[c]
+                    dst[c] = _act(src[c], slope, top)
