@@ -523,6 +523,8 @@ class Model:
             return interiors[key]
         self._buffers = {name: relocate(array) for name, array in buffers.items()}
         self.input = self._buffers[INPUT]
+        self._input_shape = self.input.shape
+        self._only_step = self._steps[0] if len(self._steps) == 1 else None
         self.output = self._buffers[self.layers[-1].name]
         self._feature_maps = [(layer.name, self._buffers[layer.name]) for layer in self.layers
                               if layer.is_feature_map]
@@ -615,10 +617,15 @@ class Model:
 
     def forward(self, x=None):
         """Run on model.input (after copying x into it, if given); returns the model-owned output buffer."""
+        # Python costs count at batch 1 (digits' whole forward is ~12 us): slice assignment copies ~0.07 us
+        # faster than np.copyto, and a one-step program (any model run by one executor) skips the loop.
         if x is not None:
-            if x.shape != self.input.shape:
+            if x.shape != self._input_shape:
                 raise ValueError(f"model {self.config.name!r} takes input of shape {self.input.shape}, got {x.shape}")
-            np.copyto(self.input, x)
+            self.input[...] = x
+        if self._only_step is not None:
+            self._only_step[0](*self._only_step[1])
+            return self.output
         for kernel, args in self._steps:
             kernel(*args)
         return self.output
