@@ -105,7 +105,7 @@ def winograd_scratch_size(c_in, out_h, out_w, pool):
     v = n_chunks * 16 * c_in * _CHUNK            # V
     m = 16 * 4 * _CHUNK                          # M of one chunk for one block of 4 output channels
     y = 16 * n_chunks * _CHUNK                   # 4 output channels x 4 output positions per tile
-    return rows + v + m + y + 2 * th             # + the cells under junk tiles, kept (winograd_conv_pooled)
+    return rows + v + m + y + th * s             # + which tiles are real (winograd_conv_pooled)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -527,8 +527,15 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
     v = scratch[rows_len:rows_len + v_len]
     m = scratch[rows_len + v_len:rows_len + v_len + 64 * _CHUNK]
     y_start = rows_len + v_len + 64 * _CHUNK
-    kept = scratch[y_start + 4 * quadrant:]
     out_flat = out.reshape(out.size)
+    # with flat_copy, real[t] says whether tile t is one (not the junk ending a tile row): the copy keeps out's
+    # cells under junk tiles as they were (a select per value; saving and restoring them cost more)
+    real = scratch[y_start + 4 * quadrant:y_start + 4 * quadrant + th * s]
+    if flat_copy:
+        for r in range(th):
+            row = real[r * s:(r + 1) * s]
+            for x in range(s):
+                row[x] = np.float32(1.0) if x < tw else np.float32(0.0)
     slope, top = _act_params(act, alpha)
     se = _lanes16(c_in * xp.shape[1] * s)   # V's position stride with lanes
     if lanes:
@@ -576,18 +583,8 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
                 # r < th - 1 land on cells beside the result (the padded border), which are kept as they were
                 start = ((oc + j) * out.shape[1] + out_top) * pitch + out_left
                 dst = out_flat[start:start + th * s]
-                edge = out_flat[start + tw:start + th * s]   # edge[r s], edge[r s + 1]: cells under junk tiles
-                two = s - tw == 2
-                for r in range(th - 1):
-                    kept[2 * r] = edge[r * s]
-                    if two:
-                        kept[2 * r + 1] = edge[r * s + 1]
                 for i in range(min((th - 1) * s + tw, _BANDS)):
-                    dst[i] = _act(y[i], slope, top)
-                for r in range(th - 1):
-                    edge[r * s] = kept[2 * r]
-                    if two:
-                        edge[r * s + 1] = kept[2 * r + 1]
+                    dst[i] = _act(y[i], slope, top) if real[i] else dst[i]
                 continue
             for r in range(th):
                 dst = out[oc + j, out_top + r, out_left:]
