@@ -453,8 +453,13 @@ class Model:
         padded_out = self._plan_padded_outputs(in_place, excluded, writers) if self.fuse else {}
 
         runtime = _Runtime()
+        # The model input kept inside the padded buffer its readers need: forward(x) and the preprocessor write
+        # its interior, and no pad_into copy runs (digits: 0.23 us of a ~12 us forward).
+        self.padded_input = self._plan_padded_input() if self.fuse else None
+        if self.padded_input is not None:
+            self.input = runtime.padded_output(tuple(self.config.input_shape), *self.padded_input)
         buffers = {INPUT: self.input}
-        owned = [self.input]
+        owned = [] if self.padded_input is not None else [self.input]
         for layer in self.layers:
             inputs = [buffers[name] for name in layer.inputs]
             if layer.name in fused_pools:
@@ -586,6 +591,20 @@ class Model:
         if root == INPUT or (name != root and self._by_name[name].output_shape != self._by_name[root].output_shape):
             return None
         return root
+
+    def _plan_padded_input(self):
+        """(pads, fill) if every layer reading the model input reads it through a padded copy with this one
+        border and fill (no view layer, in-place kernel or offset reader on it), else None."""
+        requests = set()
+        for layer in self.layers:
+            for index, name in enumerate(layer.inputs):
+                if name != INPUT:
+                    continue
+                request = None if layer.name in self._alias_of else layer.padded_read(index)
+                if request is None or request == "offset":
+                    return None
+                requests.add(request)
+        return next(iter(requests)) if len(requests) == 1 else None
 
     def _plan_padded_outputs(self, in_place, excluded, writers):
         """{layer name: (pads, fill)}: layers whose output is kept in the padded buffer its readers need,
