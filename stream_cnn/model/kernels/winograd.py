@@ -584,7 +584,10 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
                 start = ((oc + j) * out.shape[1] + out_top) * pitch + out_left
                 dst = out_flat[start:start + th * s]
                 for i in range(min((th - 1) * s + tw, _BANDS)):
-                    dst[i] = _act(y[i], slope, top) if real[i] else dst[i]
+                    # both sides loaded, then a select (with dst[i] loaded in a branch, the loop ran scalar)
+                    keep = dst[i]
+                    value = _act(y[i], slope, top)
+                    dst[i] = value if real[i] != np.float32(0.0) else keep
                 continue
             for r in range(th):
                 dst = out[oc + j, out_top + r, out_left:]
