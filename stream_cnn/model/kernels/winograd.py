@@ -11,28 +11,38 @@ the conv output is never computed).
 
 Why the loops look the way they do (digits' maps are 28, 14 and 7 wide, so rows are shorter than a SIMD vector
 and a loop along them runs scalar; the stages here run along longer contiguous axes instead):
-- Tiles are numbered t = ty * S + tx with S = tiles_w + 1 (one junk tile per tile row), so the horizontal half
-  of the input transform reads the vertically transformed bands of a channel, laid end to end, at 2 t + k: one
-  stride-2 loop over all the channel's tiles. The vertical half runs per (channel, tile row) along the input row.
+- Tiles are numbered t = ty * S + tx with S = tiles_w + 1 (one junk tile per tile row; pooled, S is out's row
+  pitch when that is tiles_w + 1 or + 2), so the horizontal half of the input transform reads the vertically
+  transformed bands of a channel, laid end to end, at 2 t + k: one stride-2 loop over all the channel's tiles. The
+  vertical half runs per (channel, tile row) along the input row.
 - The products run along the tiles (the contiguous axis of V and M), 4 output x 4 input channels per pass, so
   each V value loaded feeds four accumulators; the accumulators of one block of 4 output channels (16 x 4 rows of
   a chunk of tiles) stay in L1 and the output transform, bias and pool run on them right away.
 - Maps of few tiles (digits' 7x7 layer: 12 tiles, one 16-lane vector) run the same compiled products along the
   output channels instead, 4 tiles x 4 input channels per pass, V values as the broadcast weights and U (rows
   padded to _CHUNK, winograd_weight_rows) as the rows: half as many passes there (7.7 -> 5.6 us for the layer).
+  As the products only broadcast V there, junk tiles cost nothing, and V comes from _input_transform_flat: two
+  flat loops over all channels at once (tile rows 2 S apart; the Model crops the padded input of an odd map to
+  2 tiles + 2 rows and columns so rows are 2 S wide), not 7 short loops per channel (1.65 -> 0.59 us).
 - Loop counts are rounded up to 16 lanes with a shift (_lanes16): LLVM then adds no tail loops at 16 lanes.
 - Rows that one loop reads or writes together sit a literal distance apart (_CHUNK, _BANDS): see _CHUNK.
 - With one input channel (digits' first layer) the products are folded into the pooled output transform: M_e is
   just U_e V_e, and writing it out cost more than the transform.
 - The output transform is one loop over the tiles per output channel into a row of scratch; the values are then
   copied to their (row, column) places in out, at out[oc, out_top + y, out_left + x], so a caller can write
-  straight into the interior of the next layer's padded buffer.
+  straight into the interior of the next layer's padded buffer. Pooled, with S = out's row pitch that copy is one
+  flat loop per channel (a select keeps the border cells under junk tiles), applying bias / activation (_act,
+  branch-free) on the way instead of a pass of its own.
 
 Tried and dropped: output channels as the vector axis for maps of few tiles as a second code path (at 8 lanes:
 the layer 7.6 -> 6.7 us, but ~1.5 s more empty-cache compile; now the same _products4 serves both, and each
 helper has one call site: a literal argument or a second inlined call site compiled a second copy, +0.5-0.8 s);
 4 output x 8 input channels or 8 x 4 per pass, and two transformed positions per pass (all 5-20% slower); the
-helpers inlined into winograd_conv (the input transform and products ran 1.5-2x slower).
+helpers inlined into winograd_conv (the input transform and products ran 1.5-2x slower). Later, on digits'
+layers: 8 input channels per pass with all 32 weights hoisted (products 3.2 -> 4.5-4.8 us, spills), the weights
+read inside the loop (2.9 -> 3.1-3.3 us), the += sums as one FMA chain r + a0 p0 + ... (no change), the output
+transform writing straight into out through the select (conv1 2.1 -> 2.5 us, conv3 4.4 -> 4.6), the flat copy
+rounded up to whole vectors (no change), saving / restoring the cells under junk tiles (as fast as the select).
 """
 import numpy as np
 from numba import njit
