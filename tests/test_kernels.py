@@ -716,12 +716,16 @@ def test_depthwise3x3_flat_matches_reference(channels, mult, height, width, act,
 
 # --- Winograd F(2x2, 3x3) ----------------------------------------------------------------------------------------
 
-def run_winograd(x, w, b, pool, act, alpha, out_top=0, out_left=0, margin=(0, 0)):
+def run_winograd(x, w, b, pool, act, alpha, out_top=0, out_left=0, margin=(0, 0), crop=False):
     """winograd_conv on x padded by 1 (NaN beyond the padded buffer, NaN scratch), writing at (out_top, out_left)
-    of a NaN-filled out with `margin` extra rows / columns after the result; returns (out, the result region)."""
+    of a NaN-filled out with `margin` extra rows / columns after the result; returns (out, the result region).
+    With crop (pooled only), the padded buffer stops before the bottom row / right column that the pool never
+    reads under an odd-sized map, as the Model plans it (winograd's flat input transform then runs)."""
     rng = np.random.default_rng(0)
-    _, xp = guarded(x.shape, rng)
-    xp[:, 1:-1, 1:-1] = x
+    _, height, width = x.shape
+    bottom, right = (1 - height % 2, 1 - width % 2) if crop and pool == 2 else (1, 1)
+    _, xp = guarded(x.shape, rng, bottom=bottom, right=right)
+    xp[:, 1:1 + height, 1:1 + width] = x
     c_out = w.shape[0]
     out_h, out_w = x.shape[1] // pool, x.shape[2] // pool
     out = np.full((c_out, out_top + out_h + margin[0], out_left + out_w + margin[1]), np.nan, np.float32)
@@ -737,30 +741,31 @@ def run_winograd(x, w, b, pool, act, alpha, out_top=0, out_left=0, margin=(0, 0)
     (6, 21, 4, 6),   # few tiles, many filters: the products run along the output channels (pooled)
     (2, 70, 4, 4),   # more filters than a U row of 64 holds: along the tiles
 ])
-@pytest.mark.parametrize("pool", [1, 2])
+@pytest.mark.parametrize("pool, crop", [(1, False), (2, False), (2, True)])
 @pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.1), (3, 0.0)])
-def test_winograd_conv_matches_reference_conv_then_pool(c_in, c_out, height, width, pool, act, alpha):
+def test_winograd_conv_matches_reference_conv_then_pool(c_in, c_out, height, width, pool, crop, act, alpha):
     rng = np.random.default_rng(c_in * 1000 + c_out * 10 + height)
     x = uniform(rng, (c_in, height, width))
     w, b, reference = same_conv3x3_case(rng, c_in, c_out, height, width, pool, act, alpha)
     expected = reference(x)
-    out, result = run_winograd(x, w, b, pool, act, alpha)
+    out, result = run_winograd(x, w, b, pool, act, alpha, crop=crop)
     assert_close(result, expected)
 
 
 @given(c_in=st.integers(1, 9), c_out=st.integers(4, 11), height=st.integers(1, 19), width=st.integers(1, 19),
        pool=st.sampled_from([1, 2]), act=st.sampled_from([0, 1, 2, 3]), alpha=ALPHAS,
        out_top=st.integers(0, 2), out_left=st.integers(0, 3), margin=st.tuples(st.integers(0, 2), st.integers(0, 2)),
-       seed=st.integers(0, 2**16))
+       crop=st.booleans(), seed=st.integers(0, 2**16))
 @SETTINGS
 def test_winograd_conv_writes_the_reference_at_its_offset_and_nothing_else(c_in, c_out, height, width, pool, act,
-                                                                          alpha, out_top, out_left, margin, seed):
+                                                                          alpha, out_top, out_left, margin, crop,
+                                                                          seed):
     assume(pool == 1 or (height >= 2 and width >= 2))
     rng = np.random.default_rng(seed)
     x = uniform(rng, (c_in, height, width))
     w, b, reference = same_conv3x3_case(rng, c_in, c_out, height, width, pool, act, alpha)
     expected = reference(x)
-    out, result = run_winograd(x, w, b, pool, act, alpha, out_top, out_left, margin)
+    out, result = run_winograd(x, w, b, pool, act, alpha, out_top, out_left, margin, crop)
     assert_close(result, expected)
     # everything around the result (e.g. the next layer's padding border) is left as it was
     outside = np.ones(out.shape, bool)

@@ -553,11 +553,12 @@ def test_bundled_digits_runs_its_convs_as_winograd_and_matches_the_reference():
     model = load_model(Path(__file__).resolve().parents[1] / "stream_cnn" / "model" / "zoo" / "digits.toml")
     (executor, (ops, *_)), = model._steps
     assert executor is program.run_basic
-    # Only the input is copied into a padded buffer: conv1 and conv2 write their pooled maps straight into the
-    # next conv's padded input (out_top / out_left), whose zero border nobody writes.
-    assert list(ops[:, 0]) == [program.OP_PAD] + [program.OP_WINOGRAD] * 3 + [program.OP_DENSE_LINEAR,
-                                                                              program.OP_SOFTMAX]
-    assert model.padded_outputs == {"pool1": ((1, 1, 1, 1), 0.0), "pool2": ((1, 1, 1, 1), 0.0)}
+    # No padding copies: the model input lives inside conv1's padded buffer, and conv1 and conv2 write their pooled
+    # maps straight into the next conv's padded input (out_top / out_left), whose zero border nobody writes.
+    assert list(ops[:, 0]) == [program.OP_WINOGRAD] * 3 + [program.OP_DENSE_LINEAR, program.OP_SOFTMAX]
+    assert model.padded_input == ((1, 1, 1, 1), 0.0) and not model.input.flags.c_contiguous
+    # conv3's input stops before the bottom row / right column its pool never reads (7x7: 3x3 pooled)
+    assert model.padded_outputs == {"pool1": ((1, 1, 1, 1), 0.0), "pool2": ((1, 0, 1, 0), 0.0)}
     rng = np.random.default_rng(4)
     for _ in range(3):
         # digit-like inputs: mostly dark, a few bright strokes

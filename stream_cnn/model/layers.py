@@ -270,9 +270,23 @@ class _ConvBase(Layer):
         c_out, _, out_w = self.output_shape
         return self.input_shapes[0][0] <= 8 or (out_w < 16 and c_out % 4 == 0)
 
+    pooled_2x2 = False   # set by the Model when the 2x2 max pool after this conv runs inside its kernel
+
+    def _read_pads(self):
+        """The border the planned kernels read the input with: the pads, except that a conv whose 2x2 max pool
+        runs fused as winograd_conv_pooled never reads the last padded row under an odd-high output (the pool
+        drops the conv's last row) nor the last padded column beside an odd-wide one, so its padded input stops
+        before them: 2 x tiles + 2 rows and columns, what winograd's flat input transform takes."""
+        top, bottom, left, right = self.pads
+        _, height, width = self.output_shape
+        if self.pooled_2x2 and self._winograd_eligible(height // 2, width // 2, 2):
+            bottom -= 1 if height % 2 and bottom else 0
+            right -= 1 if width % 2 and right else 0
+        return top, bottom, left, right
+
     def padded_read(self, index):
         if any(self.pads):
-            return tuple(self.pads), 0.0
+            return self._read_pads(), 0.0
         if self.kernel == (1, 1) and self.groups == 1 and self.stride != (1, 1):
             return "offset"   # read through subsample_into, which takes the map's corner
         return None
@@ -280,7 +294,7 @@ class _ConvBase(Layer):
     def _padded_input(self, runtime, input_names, inputs):
         x = inputs[0]
         if any(self.pads):
-            x = runtime.padded(input_names[0], x, self.pads, 0.0)
+            x = runtime.padded(input_names[0], x, self._read_pads(), 0.0)
         return x
 
     # Map widths on which a depthwise 3x3 "same" conv reads its unpadded input (kernels.depthwise3x3_same)

@@ -11,28 +11,38 @@ the conv output is never computed).
 
 Why the loops look the way they do (digits' maps are 28, 14 and 7 wide, so rows are shorter than a SIMD vector
 and a loop along them runs scalar; the stages here run along longer contiguous axes instead):
-- Tiles are numbered t = ty * S + tx with S = tiles_w + 1 (one junk tile per tile row), so the horizontal half
-  of the input transform reads the vertically transformed bands of a channel, laid end to end, at 2 t + k: one
-  stride-2 loop over all the channel's tiles. The vertical half runs per (channel, tile row) along the input row.
+- Tiles are numbered t = ty * S + tx with S = tiles_w + 1 (one junk tile per tile row; pooled, S is out's row
+  pitch when that is tiles_w + 1 or + 2), so the horizontal half of the input transform reads the vertically
+  transformed bands of a channel, laid end to end, at 2 t + k: one stride-2 loop over all the channel's tiles. The
+  vertical half runs per (channel, tile row) along the input row.
 - The products run along the tiles (the contiguous axis of V and M), 4 output x 4 input channels per pass, so
   each V value loaded feeds four accumulators; the accumulators of one block of 4 output channels (16 x 4 rows of
   a chunk of tiles) stay in L1 and the output transform, bias and pool run on them right away.
 - Maps of few tiles (digits' 7x7 layer: 12 tiles, one 16-lane vector) run the same compiled products along the
   output channels instead, 4 tiles x 4 input channels per pass, V values as the broadcast weights and U (rows
   padded to _CHUNK, winograd_weight_rows) as the rows: half as many passes there (7.7 -> 5.6 us for the layer).
+  As the products only broadcast V there, junk tiles cost nothing, and V comes from _input_transform_flat: two
+  flat loops over all channels at once (tile rows 2 S apart; the Model crops the padded input of an odd map to
+  2 tiles + 2 rows and columns so rows are 2 S wide), not 7 short loops per channel (1.65 -> 0.59 us).
 - Loop counts are rounded up to 16 lanes with a shift (_lanes16): LLVM then adds no tail loops at 16 lanes.
 - Rows that one loop reads or writes together sit a literal distance apart (_CHUNK, _BANDS): see _CHUNK.
 - With one input channel (digits' first layer) the products are folded into the pooled output transform: M_e is
   just U_e V_e, and writing it out cost more than the transform.
 - The output transform is one loop over the tiles per output channel into a row of scratch; the values are then
   copied to their (row, column) places in out, at out[oc, out_top + y, out_left + x], so a caller can write
-  straight into the interior of the next layer's padded buffer.
+  straight into the interior of the next layer's padded buffer. Pooled, with S = out's row pitch that copy is one
+  flat loop per channel (a select keeps the border cells under junk tiles), applying bias / activation (_act,
+  branch-free) on the way instead of a pass of its own.
 
 Tried and dropped: output channels as the vector axis for maps of few tiles as a second code path (at 8 lanes:
 the layer 7.6 -> 6.7 us, but ~1.5 s more empty-cache compile; now the same _products4 serves both, and each
 helper has one call site: a literal argument or a second inlined call site compiled a second copy, +0.5-0.8 s);
 4 output x 8 input channels or 8 x 4 per pass, and two transformed positions per pass (all 5-20% slower); the
-helpers inlined into winograd_conv (the input transform and products ran 1.5-2x slower).
+helpers inlined into winograd_conv (the input transform and products ran 1.5-2x slower). Later, on digits'
+layers: 8 input channels per pass with all 32 weights hoisted (products 3.2 -> 4.5-4.8 us, spills), the weights
+read inside the loop (2.9 -> 3.1-3.3 us), the += sums as one FMA chain r + a0 p0 + ... (no change), the output
+transform writing straight into out through the select (conv1 2.1 -> 2.5 us, conv3 4.4 -> 4.6), the flat copy
+rounded up to whole vectors (no change), saving / restoring the cells under junk tiles (as fast as the select).
 """
 import numpy as np
 from numba import njit
@@ -66,7 +76,8 @@ def winograd_weight_rows(c_in, c_out, out_h, out_w, pool):
     (few tiles, pooled, more than one input channel), else C_out."""
     th, tw = winograd_tiles(out_h, out_w, pool)
     # py_func: run the rule in Python (compiling it here would add to the load time)
-    if pool == 2 and c_in > 1 and _channels_as_lanes.py_func(th * (tw + 1), c_out, _CHUNK):
+    if pool == 2 and c_in > 1 and _channels_as_lanes.py_func(th * (tw + 1), c_out, _CHUNK) \
+            and _flat_fits.py_func(c_in, th, tw + 1):
         return _CHUNK
     return c_out
 
@@ -91,20 +102,20 @@ def winograd_tiles(out_h, out_w, pool):
 def winograd_fits(out_h, out_w, pool):
     """True if winograd_conv takes an output of this size (one channel's bands must fit in _BANDS floats)."""
     th, tw = winograd_tiles(out_h, out_w, pool)
-    return th * 2 * (tw + 1) + 70 <= _BANDS
+    return th * 2 * (tw + 2) + 70 <= _BANDS
 
 
 def winograd_scratch_size(c_in, out_h, out_w, pool):
     """Floats of scratch winograd_conv needs (contents ignored between calls)."""
     th, tw = winograd_tiles(out_h, out_w, pool)
-    s = tw + 1
+    s = tw + 2   # the most tiles per row (winograd_conv_pooled)
     n_tiles = th * s
     n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
     rows = 4 * _BANDS                            # one channel's vertically transformed bands, 4 blocks
     v = n_chunks * 16 * c_in * _CHUNK            # V
     m = 16 * 4 * _CHUNK                          # M of one chunk for one block of 4 output channels
     y = 16 * n_chunks * _CHUNK                   # 4 output channels x 4 output positions per tile
-    return rows + v + m + y
+    return rows + v + m + y + th * s             # + which tiles are real (winograd_conv_pooled)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -162,11 +173,16 @@ def _input_transform(xp, rows, v, th, s, c_in):
     """v[((chunk * c_in + c) * 16 + e) * _CHUNK + t % _CHUNK] = (B^T d B)[i, j], e = 4 i + j, d the 4x4 patch of
     xp[c] at (2 ty, 2 tx), t = ty * s + tx, chunk = t // _CHUNK, for tiles whose patches lie inside xp (always
     so when pooling: the pool drops an odd last conv row / column). One channel at a time: B^T down the columns
-    of each 4-row band into rows (4 blocks _BANDS apart), then B along the band rows into v."""
+    of each 4-row band into rows (4 blocks _BANDS apart), then B along the band rows into v. Band columns past
+    xp's width (2 s = width + 2: two junk tiles a row) are zeros."""
     width = 2 * s
+    n_cols = min(width, xp.shape[2])
     for c in range(c_in):
         for ty in range(th):
-            _band(xp[c], rows[ty * width:], 2 * ty, width)
+            o = rows[ty * width:]
+            _band(xp[c], o, 2 * ty, n_cols)
+            for x in range(n_cols, width):
+                o[x] = o[x + _BANDS] = o[x + 2 * _BANDS] = o[x + 3 * _BANDS] = np.float32(0.0)
         _bands_to_v(rows, v, c, c_in, th * s)
 
 
@@ -205,6 +221,59 @@ def _input_transform_edges(xp, rows, v, th, s, c_in):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _flat_fits(c_in, th, s):
+    """True if _input_transform_flat takes c_in channels of (2 th + 2) x 2 s: V within the tiles path's V
+    (16 se <= 16 c_in _CHUNK) and the row transform within one _BANDS block (with the column pass's overreach)."""
+    n = c_in * (2 * th + 2) * s
+    return ((n + 15) >> 4 << 4) <= c_in * _CHUNK and n + 3 * s + 16 <= _BANDS
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _input_transform_flat(xp, h, v, s, se):
+    """V of a map of few tiles, for products that broadcast it (channels as lanes): v[e se + c cs + 2 s ty + tx]
+    = (B^T d B)[i, j], e = 4 i + j, d the 4x4 patch of xp[c] at (2 ty, 2 tx), cs = Hp s; xp (C_in, Hp, 2 s).
+    Tile rows are 2 s apart and tx = s - 1 is junk: the products skip junk tiles instead of computing them.
+
+    Two flat passes over all channels at once (the per-channel passes of _input_transform ran 7 loops of 8-16
+    values per channel: digits' 16 -> 32 layer 1.65 us). As rows are 2 s wide, tile column tx of row r of channel
+    c starts at 2 q in xp flat, q = (c Hp + r) s + tx: B along every row at every even column into h (4 blocks
+    _BANDS apart), then B^T down the columns of h, where rows r .. r + 3 of a tile are s apart. se >= _lanes16(C_in
+    Hp s); the second pass reads up to 3 s + 15 past that in h (junk, only for junk tiles)."""
+    n = xp.shape[0] * xp.shape[1] * s
+    xf = xp.reshape(xp.size)
+    nxt = xf[2:]
+    # the last q (a junk tile) would read 2 floats past xp: the vector loop stops a 16-lane step short of it.
+    # Bounded by _BANDS (which _flat_fits ensures it is) so that LLVM can tell 2 q does not overflow: otherwise
+    # the stride-2 loads were no interleaved group and the loop ran scalar (4.2 us instead of ...).
+    main = min(((n - 1) >> 4) << 4, _BANDS)
+    for q in range(main):
+        a, b, e, f = xf[2 * q], xf[2 * q + 1], nxt[2 * q], nxt[2 * q + 1]
+        h[q] = a - e
+        h[q + _BANDS] = b + e
+        h[q + 2 * _BANDS] = e - b
+        h[q + 3 * _BANDS] = b - f
+    zero = np.float32(0.0)
+    for q in range(main, n):
+        a, b = xf[2 * q], xf[2 * q + 1]
+        e = nxt[2 * q] if 2 * q + 3 < xf.size else zero
+        f = nxt[2 * q + 1] if 2 * q + 3 < xf.size else zero
+        h[q] = a - e
+        h[q + _BANDS] = b + e
+        h[q + 2 * _BANDS] = e - b
+        h[q + 3 * _BANDS] = b - f
+    for j in range(4):
+        # runtime distances through views: with src[q + s], Numba wraps negative indices and the loop ran scalar
+        src, src1, src2, src3 = h[j * _BANDS:], h[j * _BANDS + s:], h[j * _BANDS + 2 * s:], h[j * _BANDS + 3 * s:]
+        dst0, dst1, dst2, dst3 = v[j * se:], v[(4 + j) * se:], v[(8 + j) * se:], v[(12 + j) * se:]
+        for q in range(min(_lanes16(n), _BANDS)):
+            a, b, e, f = src[q], src1[q], src2[q], src3[q]
+            dst0[q] = a - e
+            dst1[q] = b + e
+            dst2[q] = e - b
+            dst3[q] = b - f
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _weights4(we, k, si):
     """we[k + j + i si] for j, i = 0..3, j (the accumulator) outer."""
     return (we[k], we[k + si], we[k + 2 * si], we[k + 3 * si],
@@ -214,19 +283,19 @@ def _weights4(we, k, si):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _products4(w, wb, se, x, xb, m, n, c_in):
-    """m[(4 e + j) * _CHUNK + k] = sum over c of w[wb + e se + j + 16 c se] * x[xb + (16 c + e) * _CHUNK + k]
+def _products4(w, wb, se, si, x, xb, m, n, c_in):
+    """m[(4 e + j) * _CHUNK + k] = sum over c of w[wb + e se + j + c si] * x[xb + (16 c + e) * _CHUNK + k]
     for j = 0..3, k < n, all 16 e: 4 sums x 4 input channels per pass, each x value loaded feeding 4 sums.
 
     Two uses, one compiled body (a second code path cost ~1.5 s of the empty-cache compile):
-    - tiles as the vector axis: x = V of one chunk, w = U flat (se = R, wb = first output channel of a block of
-      4): m rows are 4 output channels along the chunk's tiles;
-    - output channels as the vector axis, for maps of few tiles: x = U flat (R = _CHUNK), w = V flat (se =
-      _CHUNK, wb = first tile of a group of 4): m rows are 4 tiles along the output channels. With 12 tiles
+    - tiles as the vector axis: x = V of one chunk, w = U flat (se = R, si = 16 R, wb = first output channel of a
+      block of 4): m rows are 4 output channels along the chunk's tiles;
+    - output channels as the vector axis, for maps of few tiles: x = U flat (R = _CHUNK), w = V of
+      _input_transform_flat (se, si = its position and channel strides, wb = first tile of a group of 4): m rows
+      are 4 tiles along the output channels. With 12 tiles
       (digits' 7x7 layer) the first runs one 16-lane vector per pass of 16 broadcast weights, the second two
       (32 output channels) per pass, half as many passes."""
     n = _lanes16(n)   # a no-op for the callers' n, but LLVM cannot see that across the call
-    si = 16 * se
     for e in range(16):
         we = w[wb + e * se:]
         xe = x[xb + e * _CHUNK:]
@@ -362,6 +431,21 @@ def _channels_as_lanes(n_tiles, c_out, rows):
     return along_channels < along_tiles
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _act_params(act, alpha):
+    """(slope, top) with _act(v, slope, top) = activation act (one of FLAT_ACTIVATIONS) of v."""
+    slope = np.float32(1.0) if act == 0 else np.float32(alpha) if act == 2 else np.float32(0.0)
+    return slope, np.float32(6.0) if act == 3 else np.float32(np.inf)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _act(v, slope, top):
+    """Identity, relu, leaky relu or relu6 without a branch on the kind: min(v if v > 0 else slope v, top) (+ 0
+    so that relu gives 0, not -0, and a NaN stays NaN, as in _piecewise_act)."""
+    v = v if v > np.float32(0.0) else slope * v + np.float32(0.0)
+    return top if v > top else v
+
+
 # The input transform and the products are separate compiled functions, not inlined: inlined into this loop nest
 # they ran 1.5-2x slower (measured on digits' layers); the output transform is faster inlined (not inlined, its
 # row arguments cost ~3x).
@@ -401,7 +485,7 @@ def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool,
             t0 = chunk * _CHUNK
             # whole SIMD vectors (_lanes16): the lanes past the last tile compute junk nobody reads
             n = min(_CHUNK, _lanes16(n_tiles - t0))
-            _products4(uf, oc, rows, v, chunk * c_in * 16 * _CHUNK, m, n, c_in)
+            _products4(uf, oc, rows, 16 * rows, v, chunk * c_in * 16 * _CHUNK, m, n, c_in)
             for j in range(4):
                 _output_unpooled(m, j, scratch[y_start + 4 * j * quadrant:], t0, n, quadrant, b[oc + j])
         for j in range(4):
@@ -432,6 +516,19 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
     uf = u.reshape(u.size)
     th, tw = out_h, out_w
     s = tw + 1
+    # Passes of the products: blocks of 4 output channels along the tiles (chunk by chunk), or for few tiles
+    # groups of 4 tiles of a tile row along the output channels (see _products4). One call site of each helper
+    # serves both, as a second inlined copy costs compile time. The second takes V from _input_transform_flat,
+    # which needs rows 2 s wide and 2 th + 2 high (the Model crops an odd map's unread last padded row / column).
+    lanes = (c_in > 1 and _channels_as_lanes(th * s, c_out, rows) and xp.shape[1] == 2 * th + 2
+             and xp.shape[2] == 2 * s and _flat_fits(c_in, th, s))
+    # Along the tiles, with out's rows 1 or 2 tiles longer than a tile row (the next layer's padded input), the
+    # tile rows take out's row pitch: the pooled planes then go to out in one flat copy per channel instead of
+    # one short copy per row (digits' first two layers: 0.57 / 0.45 us of row copies).
+    pitch = out.shape[2]
+    flat_copy = not lanes and s <= pitch <= s + 1
+    if flat_copy:
+        s = pitch
     n_tiles = th * s
     n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
     quadrant = n_chunks * _CHUNK
@@ -440,15 +537,27 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
     v = scratch[rows_len:rows_len + v_len]
     m = scratch[rows_len + v_len:rows_len + v_len + 64 * _CHUNK]
     y_start = rows_len + v_len + 64 * _CHUNK
-    _input_transform(xp, scratch[:rows_len], v, th, s, c_in)
-    # Passes of the products: blocks of 4 output channels along the tiles (chunk by chunk), or for few tiles
-    # groups of 4 tiles along the output channels (see _products4; V then has a single chunk). One call site of
-    # each helper serves both, as a second inlined copy costs compile time.
-    lanes = c_in > 1 and _channels_as_lanes(n_tiles, c_out, rows)
-    n_passes = (n_tiles + 3) // 4 if lanes else (c_out + 3) // 4
+    out_flat = out.reshape(out.size)
+    # with flat_copy, real[t] says whether tile t is one (not the junk ending a tile row): the copy keeps out's
+    # cells under junk tiles as they were (a select per value; saving and restoring them cost more)
+    real = scratch[y_start + 4 * quadrant:y_start + 4 * quadrant + th * s]
+    if flat_copy:
+        for r in range(th):
+            row = real[r * s:(r + 1) * s]
+            for x in range(s):
+                row[x] = np.float32(1.0) if x < tw else np.float32(0.0)
+    slope, top = _act_params(act, alpha)
+    se = _lanes16(c_in * xp.shape[1] * s)   # V's position stride with lanes
+    if lanes:
+        _input_transform_flat(xp, scratch[:rows_len], v, s, se)
+    else:
+        _input_transform(xp, scratch[:rows_len], v, th, s, c_in)
+    groups = (tw + 3) // 4   # groups of 4 tiles per tile row (lanes)
+    n_passes = th * groups if lanes else (c_out + 3) // 4
     for p in range(n_passes):
         # the last block of output channels is shifted back to end at C_out (recomputing a few)
         oc = min(4 * p, c_out - 4)
+        ty, tx0 = p // groups, 4 * (p % groups)
         for chunk in range(1 if lanes else n_chunks):
             t0 = chunk * _CHUNK
             # whole SIMD vectors (_lanes16): the lanes past the last tile or channel compute junk nobody reads
@@ -458,35 +567,40 @@ def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left
                     _pooled_one_input(v, uf, rows, chunk, oc + j, scratch[y_start + j * quadrant:], t0, n,
                                       b[oc + j])
                 continue
-            if lanes:   # weights: V at tile 4 p; rows: U; m rows: 4 tiles along the output channels
-                w, wb, x, xb, n, y_row, t0 = v, 4 * p, uf, 0, _lanes16(c_out), _CHUNK, 0
+            if lanes:   # weights: V at tile (ty, tx0); rows: U; m rows: 4 tiles along the output channels
+                w, wb, w_se, w_si, x, xb, n, y_row, t0 = v, 2 * s * ty + tx0, se, xp.shape[1] * s, uf, 0, \
+                    _lanes16(c_out), _CHUNK, 0
             else:       # weights: U at output channel oc; rows: V of this chunk; m rows: 4 channels along the tiles
-                w, wb, x, xb, y_row = uf, oc, v, chunk * c_in * 16 * _CHUNK, quadrant
-            _products4(w, wb, rows, x, xb, m, n, c_in)
+                w, wb, w_se, w_si, x, xb, y_row = uf, oc, rows, 16 * rows, v, chunk * c_in * 16 * _CHUNK, quadrant
+            _products4(w, wb, w_se, w_si, x, xb, m, n, c_in)
             for j in range(4):
                 # with lanes, bias and activation are added below (along the channels)
                 _output_pooled(m, j, scratch[y_start + j * y_row:], t0, n, np.float32(0.0) if lanes else b[oc + j])
-        # one call site of _piecewise_act for both (a second, inlined by LLVM, cost compile time)
+        # bias (with lanes) and the activation are applied on the way to out: a pass of its own over the pooled
+        # rows, as _piecewise_act, cost more than the copy (digits' three layers: ~0.5 us each for both)
         for j in range(4):
-            if lanes:   # tile 4 p + j along the output channels
-                t = 4 * p + j
-                ty, tx = t // s, t % s
-                if ty >= th or tx >= tw:   # the junk tile at the end of each tile row, or past the last one
+            if lanes:   # tile (ty, tx0 + j) along the output channels
+                tx = tx0 + j
+                if tx >= tw:   # past the tile row (junk)
                     continue
                 y = scratch[y_start + j * _CHUNK:y_start + (j + 1) * _CHUNK]
                 for o in range(c_out):
-                    y[o] += b[o]
-                count = c_out
-            else:       # output channel oc + j along the tiles
-                y = scratch[y_start + j * quadrant:y_start + (j + 1) * quadrant]
-                count = n_tiles
-            _piecewise_act(y[:count], act, alpha)
-            if lanes:
-                for o in range(c_out):
-                    out[o, out_top + ty, out_left + tx] = y[o]
+                    out[o, out_top + ty, out_left + tx] = _act(y[o] + b[o], slope, top)
                 continue
-            for ty in range(th):
-                dst = out[oc + j, out_top + ty, out_left:]
-                src = y[ty * s:]
-                for tx in range(tw):
-                    dst[tx] = src[tx]
+            y = scratch[y_start + j * quadrant:y_start + (j + 1) * quadrant]   # output channel oc + j
+            if flat_copy:
+                # tile (r, x) lands at out[oc + j, out_top + r, out_left + x]; the junk tiles ending rows
+                # r < th - 1 land on cells beside the result (the padded border), which are kept as they were
+                start = ((oc + j) * out.shape[1] + out_top) * pitch + out_left
+                dst = out_flat[start:start + th * s]
+                for i in range(min((th - 1) * s + tw, _BANDS)):
+                    # both sides loaded, then a select (with dst[i] loaded in a branch, the loop ran scalar)
+                    keep = dst[i]
+                    value = _act(y[i], slope, top)
+                    dst[i] = value if real[i] != np.float32(0.0) else keep
+                continue
+            for r in range(th):
+                dst = out[oc + j, out_top + r, out_left:]
+                src = y[r * s:]
+                for c in range(tw):
+                    dst[c] = _act(src[c], slope, top)
