@@ -29,7 +29,7 @@ from stream_cnn.model.kernels.activations import activation, glu, softmax
 from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_into, conv_channels_last,
                                            conv_patches,
                                            depthwise3x3_flat, depthwise3x3_same, depthwise3x3_same_flat, pad_into,
-                                           pointwise_small,
+                                           pointwise_small, pointwise_tiled,
                                            subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
@@ -75,6 +75,7 @@ OP_DEPTHWISE3X3_FLAT = 28
 OP_CONV3X3_FLAT_INTO = 29
 OP_MAX_POOL3S2_ADD = 30
 OP_DEPTHWISE3X3_SAME_FLAT = 31
+OP_POINTWISE_TILED = 32
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -107,6 +108,7 @@ KERNEL_OPS = {
     max_pool_flat_add: (OP_MAX_POOL_FLAT_ADD, "3331iiiiii"),
     max_pool3s2_add: (OP_MAX_POOL3S2_ADD, "3331ii"),
     pointwise_small: (OP_POINTWISE_SMALL, "34131if"),
+    pointwise_tiled: (OP_POINTWISE_TILED, "3313if"),
     conv_channels_last: (OP_CONV_CHANNELS_LAST, "34131if"),
     depthwise3x3_same: (OP_DEPTHWISE3X3_SAME, "34131if"),
     depthwise3x3_flat: (OP_DEPTHWISE3X3_FLAT, "34131if"),
@@ -214,6 +216,9 @@ def run_full(ops, reals, state, params):
         elif code == OP_POINTWISE_SMALL:
             pointwise_small(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                             _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
+        elif code == OP_POINTWISE_TILED:
+            pointwise_tiled(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
+                            _v3(row, 3, state, params), row[i], alpha)
         elif code == OP_CONV_CHANNELS_LAST:
             conv_channels_last(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                                _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
