@@ -467,8 +467,8 @@ def test_strided_pointwise_and_separable_pools_match_reference():
 
 def test_flat_conv_writes_into_its_readers_padded_buffer():
     """A 3x3 conv planned as conv3x3_flat whose readers are a padded depthwise conv and a strided 1x1 shortcut (
-    mini-Xception's conv2) writes its map straight into the depthwise conv's padded buffer (conv3x3_flat_into):
-    no pad copy runs, values and buffer() as the reference. The pool after the pointwise conv reads its map
+    mini-Xception's conv2) writes its map straight into the depthwise conv's padded buffer (conv3x3_flat_into, or
+    conv3x3_tiled on maps at least 32 wide): no pad copy runs, values and buffer() as the reference. The pool after the pointwise conv reads its map
     unpadded when it is even-sized (max_pool3s2_add)."""
     from stream_cnn.model.kernels import program
 
@@ -488,7 +488,8 @@ def test_flat_conv_writes_into_its_readers_padded_buffer():
         model = Model(config_from(layers, shape=shape), init_seed=7)
         assert model.padded_outputs.get("c2") == ((1, 1, 1, 1), 0.0)
         ops = [int(row[0]) for _, args in model.program.steps for row in args[0]]
-        assert program.OP_CONV3X3_FLAT_INTO in ops
+        c2_width = shape[2] - 4
+        assert (program.OP_CONV3X3_TILED if c2_width >= 32 else program.OP_CONV3X3_FLAT_INTO) in ops
         # no pad copy of c2's 6 channels (slot 1 of a pad row is the padded buffer; its first dimension)
         padded_channels = [int(row[1 + program.ARRAY_FIELDS + 2]) for _, args in model.program.steps
                            for row in args[0] if row[0] == program.OP_PAD]

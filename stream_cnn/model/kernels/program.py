@@ -26,7 +26,8 @@ __pycache__), or the executors keep running the old kernel code from the cache.
 from numba import njit
 
 from stream_cnn.model.kernels.activations import activation, glu, softmax
-from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_into, conv_channels_last,
+from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_into, conv3x3_tiled,
+                                           conv_channels_last,
                                            conv_patches,
                                            depthwise3x3_flat, depthwise3x3_same, depthwise3x3_same_flat, pad_into,
                                            pointwise_small, pointwise_tiled,
@@ -76,6 +77,7 @@ OP_CONV3X3_FLAT_INTO = 29
 OP_MAX_POOL3S2_ADD = 30
 OP_DEPTHWISE3X3_SAME_FLAT = 31
 OP_POINTWISE_TILED = 32
+OP_CONV3X3_TILED = 33
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -109,6 +111,7 @@ KERNEL_OPS = {
     max_pool3s2_add: (OP_MAX_POOL3S2_ADD, "3331ii"),
     pointwise_small: (OP_POINTWISE_SMALL, "34131if"),
     pointwise_tiled: (OP_POINTWISE_TILED, "3313if"),
+    conv3x3_tiled: (OP_CONV3X3_TILED, "3313iiif"),
     conv_channels_last: (OP_CONV_CHANNELS_LAST, "34131if"),
     depthwise3x3_same: (OP_DEPTHWISE3X3_SAME, "34131if"),
     depthwise3x3_flat: (OP_DEPTHWISE3X3_FLAT, "34131if"),
@@ -219,6 +222,9 @@ def run_full(ops, reals, state, params):
         elif code == OP_POINTWISE_TILED:
             pointwise_tiled(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
                             _v3(row, 3, state, params), row[i], alpha)
+        elif code == OP_CONV3X3_TILED:
+            conv3x3_tiled(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
+                          _v3(row, 3, state, params), row[i], row[i + 1], row[i + 2], alpha)
         elif code == OP_CONV_CHANNELS_LAST:
             conv_channels_last(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                                _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
