@@ -1034,6 +1034,84 @@ def conv3x3_flat_into(xp, w, b, out, scratch, out_top, out_left, act, alpha):
     _flat_bands(xp, w, b, out, scratch, out_top, out_left, act, alpha)
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def pointwise_rows_into(x, wp, b, out, out_top, out_left, act, alpha):
+    """pointwise_tiled written at out[oc, out_top + y, out_left + x] for the (C_out, H, W) result (nothing else of
+    out is written), so a 1x1 conv can write straight into its readers' padded buffer: tiles of 4 output channels
+    x 2 rows x 32 columns (as conv3x3_tiled), which cover whole rows, instead of 64 pixels of the flat map. Needs
+    C_out >= 4, H >= 2 and W >= 32. Mini-Xception's 8 -> 16 channels on 60x60 writing into the depthwise conv's
+    padded input saves that conv its edge recomputation (depthwise3x3_same_flat 16x60x60 ~16 us -> conv2d on the
+    padded map ~12)."""
+    c_in, height, width = x.shape
+    c_out = out.shape[0]
+    acc = register_tile(256)
+    leaky, slope, cap = _piecewise_params_jit(act, alpha)
+    row_start = 0
+    while row_start < height:
+        oy = min(row_start, height - 2)
+        col_start = 0
+        while col_start < width:
+            ox = min(col_start, width - 32)
+            for block in range(wp.shape[0]):
+                oc = min(4 * block, c_out - 4)
+                b0, b1, b2, b3 = b[oc], b[oc + 1], b[oc + 2], b[oc + 3]
+                for i in range(32):
+                    acc[i] = b0
+                    acc[32 + i] = b0
+                    acc[64 + i] = b1
+                    acc[96 + i] = b1
+                    acc[128 + i] = b2
+                    acc[160 + i] = b2
+                    acc[192 + i] = b3
+                    acc[224 + i] = b3
+                wb = wp[block]
+                for k in range(c_in):
+                    r0 = x[k, oy, ox:ox + 32]
+                    r1 = x[k, oy + 1, ox:ox + 32]
+                    wk = wb[k]
+                    w0, w1, w2, w3 = wk[0], wk[1], wk[2], wk[3]
+                    for i in range(32):
+                        u = r0[i]
+                        v = r1[i]
+                        acc[i] += w0 * u
+                        acc[32 + i] += w0 * v
+                        acc[64 + i] += w1 * u
+                        acc[96 + i] += w1 * v
+                        acc[128 + i] += w2 * u
+                        acc[160 + i] += w2 * v
+                        acc[192 + i] += w3 * u
+                        acc[224 + i] += w3 * v
+                # one loop per output row (see pointwise_tiled)
+                y = out_top + oy
+                xo = out_left + ox
+                dst = out[oc, y, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[0 + i], leaky, slope, cap)
+                dst = out[oc, y + 1, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[32 + i], leaky, slope, cap)
+                dst = out[oc + 1, y, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[64 + i], leaky, slope, cap)
+                dst = out[oc + 1, y + 1, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[96 + i], leaky, slope, cap)
+                dst = out[oc + 2, y, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[128 + i], leaky, slope, cap)
+                dst = out[oc + 2, y + 1, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[160 + i], leaky, slope, cap)
+                dst = out[oc + 3, y, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[192 + i], leaky, slope, cap)
+                dst = out[oc + 3, y + 1, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[224 + i], leaky, slope, cap)
+            col_start += 32
+        row_start += 2
+
+
 # --- 3x3 stride-1 convs as register-tiled products -----------------------------------------------------------
 #
 # pointwise_tiled's scheme for 3x3 convs: a tile of 4 output channels x 2 output rows x 32 columns (16 vectors

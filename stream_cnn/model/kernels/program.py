@@ -30,7 +30,7 @@ from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_in
                                            conv_channels_last,
                                            conv_patches,
                                            depthwise3x3_flat, depthwise3x3_same, depthwise3x3_same_flat, pad_into,
-                                           pointwise_small, pointwise_tiled,
+                                           pointwise_rows_into, pointwise_small, pointwise_tiled,
                                            subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
@@ -78,6 +78,7 @@ OP_MAX_POOL3S2_ADD = 30
 OP_DEPTHWISE3X3_SAME_FLAT = 31
 OP_POINTWISE_TILED = 32
 OP_CONV3X3_TILED = 33
+OP_POINTWISE_ROWS_INTO = 34
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -112,6 +113,7 @@ KERNEL_OPS = {
     pointwise_small: (OP_POINTWISE_SMALL, "34131if"),
     pointwise_tiled: (OP_POINTWISE_TILED, "3313if"),
     conv3x3_tiled: (OP_CONV3X3_TILED, "3313iiif"),
+    pointwise_rows_into: (OP_POINTWISE_ROWS_INTO, "3313iiif"),
     conv_channels_last: (OP_CONV_CHANNELS_LAST, "34131if"),
     depthwise3x3_same: (OP_DEPTHWISE3X3_SAME, "34131if"),
     depthwise3x3_flat: (OP_DEPTHWISE3X3_FLAT, "34131if"),
@@ -225,6 +227,9 @@ def run_full(ops, reals, state, params):
         elif code == OP_CONV3X3_TILED:
             conv3x3_tiled(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
                           _v3(row, 3, state, params), row[i], row[i + 1], row[i + 2], alpha)
+        elif code == OP_POINTWISE_ROWS_INTO:
+            pointwise_rows_into(_v3(row, 0, state, params), _v3(row, 1, state, params), _v1(row, 2, state, params),
+                                _v3(row, 3, state, params), row[i], row[i + 1], row[i + 2], alpha)
         elif code == OP_CONV_CHANNELS_LAST:
             conv_channels_last(_v3(row, 0, state, params), _v4(row, 1, state, params), _v1(row, 2, state, params),
                                _v3(row, 3, state, params), _v1(row, 4, state, params), row[i], alpha)
