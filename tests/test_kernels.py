@@ -371,6 +371,10 @@ calls = {
                                                 2, 1, 1)),
     "max_pool3s2_add": (K.max_pool3s2_add, (x, pool_out, xp, f32(K.flat_pool_scratch_size(x.shape)), 1, 1)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
+    "pointwise_tiled": (K.pointwise_tiled, (x, K.pointwise_tiled_weights(w1), b, out, 2, 0.1)),
+    "pointwise_rows_into": (K.pointwise_rows_into, (f32(4, 2, 32), K.pointwise_tiled_weights(w1), b, f32(8, 4, 34), 1, 1,
+                                                    1, 0.0)),
+    "conv3x3_tiled": (K.conv3x3_tiled, (f32(4, 4, 34), K.conv3x3_tiled_weights(w3), b, f32(8, 4, 34), 1, 1, 3, 0.0)),
     "depthwise3x3_same": (K.depthwise3x3_same, (x, wd, b[:4], f32(4, 8, 8), f32(8), 1, 0.0)),
     "depthwise3x3_same_flat": (K.depthwise3x3_same_flat, (x, wd, b[:4], f32(4, 8, 8), 3, 0.0)),
     "depthwise3x3_flat": (K.depthwise3x3_flat, (xp, wd, b[:4], f32(4, 8, 8), f32(K.depthwise_flat_scratch_size(8, 10)),
@@ -408,7 +412,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 38   # every kernel the probe calls reported back
+    assert len(extra) == 41   # every kernel the probe calls reported back
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -590,6 +594,109 @@ def test_pointwise_small_matches_reference(c_in, c_out, height, width, act):
     scratch = np.full(c_in * height * width, np.nan, np.float32)
     K.pointwise_small(x, w, b, out, scratch, act, 0.0)
     assert_close(out, R.conv2d(x, w, b, act=act))
+
+
+@pytest.mark.parametrize("c_in, c_out, height, width", [
+    (128, 128, 8, 8),   # mini-Xception's last block: one tile of pixels
+    (8, 16, 60, 60),    # 3600 pixels: the last tile shifted back (3600 = 56 * 64 + 16)
+    (64, 64, 15, 15),   # 225 pixels
+    (3, 9, 5, 13),      # 65 pixels, C_out not a multiple of 4: both last blocks shifted back
+    (1, 4, 1, 64),      # one input channel, one channel block
+])
+@pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.2), (3, 0.0)])
+def test_pointwise_tiled_matches_reference(c_in, c_out, height, width, act, alpha):
+    rng = np.random.default_rng(c_in * 7 + c_out + height)
+    x, w, b = conv_case(rng, c_in, c_out, height, width, 1, 1, 1)
+    x *= 8   # values past relu6's cap
+    out = np.full((c_out, height, width), np.nan, np.float32)
+    K.pointwise_tiled(x, K.pointwise_tiled_weights(w), b, out, act, alpha)
+    assert_close(out, R.conv2d(x, w, b, act=act, alpha=alpha))
+
+
+@SETTINGS
+@given(c_in=st.integers(1, 70), c_out=st.integers(4, 21), height=st.integers(1, 20), width=st.integers(1, 20),
+       act=st.sampled_from([0, 1, 2, 3]), seed=st.integers(0, 2 ** 16))
+def test_pointwise_tiled_property(c_in, c_out, height, width, act, seed):
+    assume(height * width >= 64)
+    rng = np.random.default_rng(seed)
+    x, w, b = conv_case(rng, c_in, c_out, height, width, 1, 1, 1)
+    out = np.full((c_out, height, width), np.nan, np.float32)
+    K.pointwise_tiled(x, K.pointwise_tiled_weights(w), b, out, act, 0.1)
+    assert_close(out, R.conv2d(x, w, b, act=act, alpha=0.1))
+
+
+@pytest.mark.parametrize("c_in, c_out, height, width, top, left", [
+    (8, 8, 60, 60, 1, 1),    # mini-Xception's conv2, written into its reader's padded buffer
+    (1, 8, 62, 62, 0, 0),    # conv1: one input channel; 62 columns = a tile and one shifted back by 2
+    (3, 9, 5, 32, 2, 3),     # odd row count and C_out: the last row pair and channel block shifted back
+    (13, 4, 2, 47, 0, 1),    # two rows, one channel block
+])
+@pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.2), (3, 0.0)])
+def test_conv3x3_tiled_matches_reference(c_in, c_out, height, width, top, left, act, alpha):
+    rng = np.random.default_rng(c_in * 7 + c_out + height)
+    x, w, b = conv_case(rng, c_in, c_out, height, width, 3, 3, 1)
+    x *= 4   # values past relu6's cap
+    target = np.full((c_out, height + 2 * top + 1, width + 2 * left + 1), np.nan, np.float32)
+    K.conv3x3_tiled(padded(x, 1, 1, 1, 1), K.conv3x3_tiled_weights(w), b, target, top, left, act, alpha)
+    assert_close(target[:, top:top + height, left:left + width], R.conv2d(x, w, b, 1, 1, act=act, alpha=alpha))
+    outside = np.ones(target.shape, bool)
+    outside[:, top:top + height, left:left + width] = False
+    assert np.isnan(target[outside]).all()   # nothing outside the output's place is written
+
+
+@SETTINGS
+@given(c_in=st.integers(1, 20), c_out=st.integers(4, 13), height=st.integers(2, 9), width=st.integers(32, 70),
+       act=st.sampled_from([0, 1, 2, 3]), seed=st.integers(0, 2 ** 16))
+def test_conv3x3_tiled_property(c_in, c_out, height, width, act, seed):
+    rng = np.random.default_rng(seed)
+    x, w, b = conv_case(rng, c_in, c_out, height + 2, width + 2, 3, 3, 1)
+    out = np.full((c_out, height, width), np.nan, np.float32)
+    K.conv3x3_tiled(x, K.conv3x3_tiled_weights(w), b, out, 0, 0, act, 0.1)
+    assert_close(out, R.conv2d(x, w, b, act=act, alpha=0.1))
+
+
+@pytest.mark.parametrize("c_in, c_out, height, width, top, left", [
+    (8, 16, 60, 60, 1, 1),   # mini-Xception's block 1, written into the depthwise conv's padded buffer
+    (3, 9, 5, 33, 0, 2),     # odd row count, C_out not a multiple of 4, 33 columns: last blocks shifted back
+    (1, 4, 2, 32, 2, 0),     # one input channel, one tile
+])
+@pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.2), (3, 0.0)])
+def test_pointwise_rows_into_matches_reference(c_in, c_out, height, width, top, left, act, alpha):
+    rng = np.random.default_rng(c_in * 5 + c_out + width)
+    x, w, b = conv_case(rng, c_in, c_out, height, width, 1, 1, 1)
+    x *= 8   # values past relu6's cap
+    target = np.full((c_out, height + 2 * top + 1, width + 2 * left + 1), np.nan, np.float32)
+    K.pointwise_rows_into(x, K.pointwise_tiled_weights(w), b, target, top, left, act, alpha)
+    assert_close(target[:, top:top + height, left:left + width], R.conv2d(x, w, b, act=act, alpha=alpha))
+    outside = np.ones(target.shape, bool)
+    outside[:, top:top + height, left:left + width] = False
+    assert np.isnan(target[outside]).all()   # nothing outside the output's place is written
+
+
+@SETTINGS
+@given(c_in=st.integers(1, 40), c_out=st.integers(4, 13), height=st.integers(2, 7), width=st.integers(32, 70),
+       act=st.sampled_from([0, 1, 2, 3]), seed=st.integers(0, 2 ** 16))
+def test_pointwise_rows_into_property(c_in, c_out, height, width, act, seed):
+    rng = np.random.default_rng(seed)
+    x, w, b = conv_case(rng, c_in, c_out, height, width, 1, 1, 1)
+    out = np.full((c_out, height, width), np.nan, np.float32)
+    K.pointwise_rows_into(x, K.pointwise_tiled_weights(w), b, out, 0, 0, act, 0.1)
+    assert_close(out, R.conv2d(x, w, b, act=act, alpha=0.1))
+
+
+def test_pointwise_tiled_activations_keep_nan_like_the_flat_kernels():
+    # relu and relu6 turn NaN into 0, identity and leaky relu keep it (as _piecewise_act does)
+    x = np.zeros((1, 8, 8), np.float32)
+    x[0, 3, 5] = np.nan
+    w = np.ones((4, 1, 1, 1), np.float32)
+    b = np.zeros(4, np.float32)
+    for act, keeps in [(0, True), (1, False), (2, True), (3, False)]:
+        out = np.full((4, 8, 8), 7.0, np.float32)
+        K.pointwise_tiled(x, K.pointwise_tiled_weights(w), b, out, act, 0.1)
+        assert np.isnan(out[:, 3, 5]).all() == keeps
+        assert (out[:, 3, 5] == 0).all() == (not keeps)
+        out[:, 3, 5] = 0
+        assert (out == 0).all()
 
 
 @pytest.mark.parametrize("c_in, c_out, height, width, kernel", [

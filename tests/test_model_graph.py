@@ -467,8 +467,8 @@ def test_strided_pointwise_and_separable_pools_match_reference():
 
 def test_flat_conv_writes_into_its_readers_padded_buffer():
     """A 3x3 conv planned as conv3x3_flat whose readers are a padded depthwise conv and a strided 1x1 shortcut (
-    mini-Xception's conv2) writes its map straight into the depthwise conv's padded buffer (conv3x3_flat_into):
-    no pad copy runs, values and buffer() as the reference. The pool after the pointwise conv reads its map
+    mini-Xception's conv2) writes its map straight into the depthwise conv's padded buffer (conv3x3_flat_into, or
+    conv3x3_tiled on maps at least 32 wide): no pad copy runs, values and buffer() as the reference. The pool after the pointwise conv reads its map
     unpadded when it is even-sized (max_pool3s2_add)."""
     from stream_cnn.model.kernels import program
 
@@ -488,20 +488,52 @@ def test_flat_conv_writes_into_its_readers_padded_buffer():
         model = Model(config_from(layers, shape=shape), init_seed=7)
         assert model.padded_outputs.get("c2") == ((1, 1, 1, 1), 0.0)
         ops = [int(row[0]) for _, args in model.program.steps for row in args[0]]
-        assert program.OP_CONV3X3_FLAT_INTO in ops
+        c2_width = shape[2] - 4
+        assert (program.OP_CONV3X3_TILED if c2_width >= 32 else program.OP_CONV3X3_FLAT_INTO) in ops
         # no pad copy of c2's 6 channels (slot 1 of a pad row is the padded buffer; its first dimension)
         padded_channels = [int(row[1 + program.ARRAY_FIELDS + 2]) for _, args in model.program.steps
                            for row in args[0] if row[0] == program.OP_PAD]
         assert 6 not in padded_channels
-        # the pool of pw's map: on an even map (16x16) read unpadded by max_pool3s2_add, on an odd one (27x36)
-        # padded by a copy
+        # the pool of pw's map: on an even map (16x16) read unpadded by max_pool3s2_add (pw writes a plain map), on
+        # an odd one (27x36) padded, and pw (36 wide) writes straight into that padded buffer: no copy either way
         even = shape[1] % 2 == 0
-        assert (program.OP_MAX_POOL3S2_ADD in ops) == even and (8 in padded_channels) == (not even)
+        assert (program.OP_MAX_POOL3S2_ADD in ops) == even and 8 not in padded_channels
+        assert (program.OP_POINTWISE_ROWS_INTO in ops) == (not even)
         x = model_input(model.config)
         reference = model.reference_outputs(x)
         assert close(model.forward(x), reference["s"])
         for name in ("c2", "short", "dw", "sum"):
             assert close(model.buffer(name), reference[name]), name
+
+
+def test_wide_pointwise_conv_writes_into_its_depthwise_readers_padded_buffer():
+    """A 1x1 conv on a map at least 32 wide whose reader is a padded depthwise 3x3 conv writes into that conv's
+    padded buffer (pointwise_rows_into; no pad copy, the depthwise conv runs on the padded map), but one feeding
+    a pool + add that reads an even map unpadded (max_pool3s2_add) keeps a plain map; values as the reference."""
+    from stream_cnn.model.kernels import program
+
+    layers = [
+        {"name": "pw1", "type": "conv2d", "filters": 8, "kernel": 1, "activation": "relu"},
+        {"name": "dw", "type": "conv2d", "filters": 8, "kernel": 3, "padding": "same", "groups": 8},
+        {"name": "pw2", "type": "conv2d", "filters": 8, "kernel": 1},
+        {"name": "pool", "type": "max_pool", "kernel": 3, "stride": 2, "padding": "same"},
+        {"name": "short", "type": "conv2d", "inputs": ["pw1"], "filters": 8, "kernel": 1, "stride": 2,
+         "padding": "same"},
+        {"name": "sum", "type": "add", "inputs": ["pool", "short"]},
+        {"name": "g", "type": "global_avg_pool"},
+        {"name": "s", "type": "softmax"},
+    ]
+    model = Model(config_from(layers, shape=(3, 6, 40)), init_seed=3)
+    assert model.padded_outputs.get("pw1") == ((1, 1, 1, 1), 0.0)
+    assert "pw2" not in model.padded_outputs
+    ops = [int(row[0]) for _, args in model.program.steps for row in args[0]]
+    assert ops.count(program.OP_POINTWISE_ROWS_INTO) == 1 and program.OP_MAX_POOL3S2_ADD in ops
+    assert program.OP_PAD not in ops
+    x = model_input(model.config)
+    reference = model.reference_outputs(x)
+    assert close(model.forward(x), reference["s"])
+    for name in ("pw1", "dw", "pw2", "short", "sum"):
+        assert close(model.buffer(name), reference[name]), name
 
 
 def test_add_output_lives_in_the_next_convs_padded_buffer():

@@ -451,6 +451,9 @@ class Model:
         writers |= {layer.name for layer in self.layers
                     if layer.name not in pool_of and getattr(layer, "writes_at_offset", lambda: False)()}
         excluded = (set(pooled_by) - offset_pools) | set(pool_of) | set(through) | set(fused_pools)
+        # a pool + add that reads an even map unpadded (max_pool3s2_add) keeps its input a plain map
+        excluded |= {self._buffer_owner(self._by_name[pool].inputs[0]) for pool in fused_pools
+                     if self._by_name[pool].add_reads_unpadded()} - {None}
         padded_out = self._plan_padded_outputs(in_place, excluded, writers) if self.fuse else {}
 
         runtime = _Runtime()

@@ -364,6 +364,12 @@ class _ConvBase(Layer):
             if not own_act:
                 runtime.step(kernels.activation, out, out, self.run_act, self.run_alpha)
             return
+        if self._conv3x3_tiled_fits():
+            # out may be the interior of its readers' padded buffer (writes_at_offset): then it writes there
+            target, top, left = runtime.storage(out)
+            runtime.step(kernels.conv3x3_tiled, x, kernels.conv3x3_tiled_weights(self.run_weight), self.run_bias,
+                         target, top, left, self.run_act, self.run_alpha)
+            return
         if self.flat_eligible() and self._flat_pays():
             scratch = runtime.scratch(kernels.flat_scratch_size(x.shape[1] - 2, x.shape[2]))
             own_act = self.run_act in kernels.FLAT_ACTIVATIONS
@@ -380,11 +386,35 @@ class _ConvBase(Layer):
         runtime.step(kernels.conv2d, x, self.run_weight, self.run_bias, out, self.stride[0], self.stride[1],
                      self.dilation[0], self.dilation[1], self.groups, self.run_act, self.run_alpha)
 
+    # 3x3 stride-1 convs with maps at least this wide run as kernels.conv3x3_tiled (4 output channels x 2 rows x
+    # 32 columns of sums held in registers): measured against conv3x3_flat(_into) 8 -> 8 channels on 60x60 39.5 ->
+    # 26.8 us, 1 -> 8 on 62x62 9.6 -> 5.5, 8 -> 16 on 32x32 25.7 -> 14.4. Narrower maps do not fill its tile.
+    CONV3X3_TILED_MIN_WIDTH = 32
+
+    def _conv3x3_tiled_fits(self):
+        """True if plan() runs the layer as kernels.conv3x3_tiled."""
+        c_out, out_h, out_w = self.output_shape
+        return (self.kernel == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1) and self.groups == 1
+                and c_out >= 4 and out_h >= 2 and out_w >= self.CONV3X3_TILED_MIN_WIDTH
+                and self.run_act in kernels.FLAT_ACTIVATIONS)
+
+    # 1x1 convs with maps at least this wide (and two rows) can write into their readers' padded buffer
+    # (kernels.pointwise_rows_into, 8 -> 16 channels on 60x60 9.7 us against pointwise_tiled's 9.3): a depthwise
+    # 3x3 conv reading it then runs on the padded map (conv2d 16x60x60 ~12 us) instead of recomputing the edges of
+    # the unpadded one (depthwise3x3_same_flat ~16-18 us).
+    POINTWISE_INTO_MIN_WIDTH = 32
+
     def writes_at_offset(self):
         """True if plan() runs a kernel that can write this layer's (unpooled) output inside a bigger padded
-        buffer: kernels.conv3x3_flat_into, for flat 3x3 convs applying their own activation (the branches of plan()
-        before that one must not take the layer)."""
-        if not (self.flat_eligible() and self._flat_pays() and self.run_act in kernels.FLAT_ACTIVATIONS):
+        buffer: kernels.pointwise_rows_into for 1x1 convs on wide maps, kernels.conv3x3_tiled, or
+        kernels.conv3x3_flat_into for flat 3x3 convs applying their own activation (the branches of plan() before
+        those must not take the layer)."""
+        c_out, out_h, out_w = self.output_shape
+        if self.kernel == (1, 1) and self.groups == 1 and not any(self.pads) and self.dilation == (1, 1):
+            return (c_out >= 4 and out_h >= 2 and out_w >= self.POINTWISE_INTO_MIN_WIDTH
+                    and self.run_act in kernels.FLAT_ACTIVATIONS)
+        if not ((self.flat_eligible() and self._flat_pays()) or self._conv3x3_tiled_fits()) \
+                or self.run_act not in kernels.FLAT_ACTIVATIONS:
             return False
         pixels = self.output_shape[1] * self.output_shape[2]
         c_in, height, width = self.input_shapes[0]
@@ -416,9 +446,27 @@ class _ConvBase(Layer):
     POINTWISE_SMALL_MAX_PIXELS = 64
     POINTWISE_SMALL_MIN_CHANNELS = 64   # input channels from which it also runs on more than 16 pixels
 
+    # Pixels from which a 1x1 conv runs as kernels.pointwise_tiled (4 output channels x 64 pixels of sums held in
+    # registers): measured against conv2d / pointwise_small 128 -> 128 channels on 8x8 33 / 24 -> 11 us, 64 -> 128
+    # on 8x8 17 / 18 -> 6.1, 64 -> 64 on 15x15 21.5 -> 11.9, 32 -> 32 on 30x30 18.4 -> 12.5, 16 -> 16 on 60x60
+    # 19.4 -> 14.9, 8 -> 16 on 60x60 9.8 -> 9.4. Below 64 pixels its tile does not fit the map.
+    POINTWISE_TILED_MIN_PIXELS = 64
+
     def _plan_pointwise(self, runtime, x, out):
         """A stride-1 unpadded 1x1 conv of x into out (x already subsampled for a strided one)."""
         pixels = out.shape[1] * out.shape[2]
+        target, top, left = runtime.storage(out)
+        if target is not out:   # out is the interior of its readers' padded buffer (writes_at_offset)
+            runtime.step(kernels.pointwise_rows_into, x, kernels.pointwise_tiled_weights(self.run_weight),
+                         self.run_bias, target, top, left, self.run_act, self.run_alpha)
+            return
+        if pixels >= self.POINTWISE_TILED_MIN_PIXELS and out.shape[0] >= 4:
+            own_act = self.run_act in kernels.FLAT_ACTIVATIONS
+            runtime.step(kernels.pointwise_tiled, x, kernels.pointwise_tiled_weights(self.run_weight),
+                         self.run_bias, out, self.run_act if own_act else 0, self.run_alpha)
+            if not own_act:
+                runtime.step(kernels.activation, out, out, self.run_act, self.run_alpha)
+            return
         if 4 <= pixels <= self.POINTWISE_SMALL_MAX_PIXELS and out.shape[0] >= 4 \
                 and (pixels <= 16 or x.shape[0] >= self.POINTWISE_SMALL_MIN_CHANNELS):
             runtime.step(kernels.pointwise_small, x, self.run_weight, self.run_bias, out,
@@ -602,13 +650,19 @@ class MaxPool(_WindowPool):
         return self.type == "max_pool" and self.stride[1] >= 2 \
             and (height + top + bottom) * (width + left + right) <= self.FLAT_MAX_PLANE
 
+    def add_reads_unpadded(self):
+        """True if plan_add runs kernels.max_pool3s2_add (a 3x3 stride-2 "same" pool of an even map, read unpadded)
+        when its input is a plain map. The Model then keeps that input out of padded buffers: max_pool_flat_add on
+        the padded map measured 14.2 us against 12.8 for 16x60x60."""
+        _, height, width = self.input_shapes[0]
+        return (self.type == "max_pool" and self.kernel == (3, 3) and self.stride == (2, 2)
+                and tuple(self.pads) == (0, 1, 0, 1) and height % 2 == 0 and width % 2 == 0)
+
     def plan_add(self, runtime, input_names, inputs, residual, out):
         """Emit this pool and the residual add after it as one max_pool_flat_add call: out = pool + residual
         (runs_flat() pools only; the Model checks). out may be the interior of a padded_output buffer."""
         x = inputs[0]
-        if self.type == "max_pool" and self.kernel == (3, 3) and self.stride == (2, 2) \
-                and tuple(self.pads) == (0, 1, 0, 1) and x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0 \
-                and runtime.interior(x) is None:
+        if self.add_reads_unpadded() and runtime.interior(x) is None:
             # "same" on an even map pads the bottom row and right column only: read the map unpadded, no pad
             # copy (Xception's 16x60x60 pool + add 6.0 + 14.3 -> 14.3 us, 32x30x30 3.8 + 8.5 -> 9.5)
             target, top, left = runtime.storage(out)

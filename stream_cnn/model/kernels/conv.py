@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit, prange
 
 from stream_cnn.model.kernels.activations import activate_inplace
+from stream_cnn.model.kernels.registers import register_tile
 
 # Multiply-accumulates from which conv2d_parallel beats conv2d when it runs once per video frame. Measured on the
 # 2-vCPU VM this project runs on: 3x3 16->32 on 32x32 (4.7M MACs) takes 120 us serial and 62 us on 2 threads
@@ -560,6 +561,108 @@ def pointwise_small(x, w, b, out, xt, act, alpha):
         activate_inplace(out.reshape(out.size), act, alpha)
 
 
+# --- 1x1 convs as register-tiled matrix products -------------------------------------------------------------
+#
+# out (C_out, P) = W (C_out, C_in) @ x (C_in, P) + b in tiles of 4 output channels x 64 pixels: the 16 vectors of
+# running sums of a tile live in zmm registers (kernels/registers.py) for the whole loop over the input channels,
+# each step loading four vectors of one input row and four weights (broadcast) for 16 FMAs. _pointwise instead
+# keeps its sums in the output rows (loaded and stored once per 8 input channels) and on maps of 64-225 pixels
+# spends much of its time setting up its short loops. Measured (best of 7, relu fused) against conv2d /
+# pointwise_small: 128 -> 128 channels on 8x8 34 / 24 -> 11 us, 64 -> 128 on 8x8 17 / 18 -> 6.4, 64 -> 64 on
+# 15x15 22 -> 12.8, 32 -> 32 on 30x30 18 -> 13, 16 -> 16 on 60x60 17 -> 14, 8 -> 16 on 60x60 8.8 -> 7.6.
+# Tiles of 4 x 32 ran at a third of that (too few independent sums to hide the FMA latency), 8 x 32 and 6 x 64
+# no faster than 4 x 64.
+
+POINTWISE_TILE_CHANNELS = 4
+POINTWISE_TILE_PIXELS = 64
+
+
+def pointwise_tiled_weights(w):
+    """(C_out, C_in, 1, 1) weights as the (ceil(C_out / 4), C_in, 4) blocks pointwise_tiled reads (at load): block
+    i holds output channels min(4 i, C_out - 4) .. + 3, so the last block is shifted back to end at C_out."""
+    c_out, c_in = w.shape[0], w.shape[1]
+    blocks = -(-c_out // POINTWISE_TILE_CHANNELS)
+    packed = np.empty((blocks, c_in, POINTWISE_TILE_CHANNELS), np.float32)
+    for i in range(blocks):
+        oc = min(POINTWISE_TILE_CHANNELS * i, c_out - POINTWISE_TILE_CHANNELS)
+        packed[i] = w[oc:oc + POINTWISE_TILE_CHANNELS, :, 0, 0].T
+    return packed
+
+
+def _piecewise_params(act, alpha):
+    """(leaky, slope, cap) with which _piecewise(v, ...) is activation act, one of FLAT_ACTIVATIONS: identity is a
+    leaky relu of slope 1, relu6 a relu capped at 6."""
+    leaky = act == 0 or act == 2
+    slope = np.float32(alpha) if act == 2 else np.float32(1.0)
+    cap = np.float32(6.0) if act == 3 else np.float32(np.inf)
+    return leaky, slope, cap
+
+
+_piecewise_params_jit = njit(cache=True, nogil=True, error_model="numpy", inline="always")(_piecewise_params)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _piecewise(v, leaky, slope, cap):
+    """One branch-free formula for the FLAT_ACTIVATIONS (see _piecewise_params), so a tile's store loop has no
+    branch on the activation (a branch per activation kept LLVM from promoting the tile to registers). Same values
+    as _piecewise_act, NaN included (relu and relu6 give 0, identity and leaky relu keep it)."""
+    zero = np.float32(0.0)
+    y = v if v > zero else (slope * v if leaky else zero)
+    return cap if y > cap else y
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def pointwise_tiled(x, wp, b, out, act, alpha):
+    """1x1 stride 1, groups 1 conv of x (C_in, H, W) into out (C_out, H, W), bias and activation (one of
+    FLAT_ACTIVATIONS) fused, same result as conv2d: wp = pointwise_tiled_weights(w). Needs C_out >= 4 and
+    H * W >= 64 (the last tile of pixels, like the last block of channels, is shifted back to end at the edge and
+    recomputes a few outputs, so there is no tail code)."""
+    c_in = x.shape[0]
+    c_out = out.shape[0]
+    pixels = out.shape[1] * out.shape[2]
+    x_flat = x.reshape(c_in, pixels)
+    out_flat = out.reshape(c_out, pixels)
+    acc = register_tile(256)
+    leaky, slope, cap = _piecewise_params_jit(act, alpha)
+    start = 0
+    while start < pixels:
+        p = min(start, pixels - 64)
+        for block in range(wp.shape[0]):
+            oc = min(4 * block, c_out - 4)
+            b0, b1, b2, b3 = b[oc], b[oc + 1], b[oc + 2], b[oc + 3]
+            for i in range(64):
+                acc[i] = b0
+                acc[64 + i] = b1
+                acc[128 + i] = b2
+                acc[192 + i] = b3
+            wb = wp[block]
+            for k in range(c_in):
+                row = x_flat[k, p:p + 64]
+                wk = wb[k]
+                w0, w1, w2, w3 = wk[0], wk[1], wk[2], wk[3]
+                for i in range(64):
+                    v = row[i]
+                    acc[i] += w0 * v
+                    acc[64 + i] += w1 * v
+                    acc[128 + i] += w2 * v
+                    acc[192 + i] += w3 * v
+            # one loop per output row: with the four rows in one loop LLVM would not vectorise it (it cannot rule
+            # out that the rows overlap)
+            dst = out_flat[oc, p:p + 64]
+            for i in range(64):
+                dst[i] = _piecewise(acc[i], leaky, slope, cap)
+            dst = out_flat[oc + 1, p:p + 64]
+            for i in range(64):
+                dst[i] = _piecewise(acc[64 + i], leaky, slope, cap)
+            dst = out_flat[oc + 2, p:p + 64]
+            for i in range(64):
+                dst[i] = _piecewise(acc[128 + i], leaky, slope, cap)
+            dst = out_flat[oc + 3, p:p + 64]
+            for i in range(64):
+                dst[i] = _piecewise(acc[192 + i], leaky, slope, cap)
+        start += 64
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _pointwise_strided(xp, w, b, out, sh, sw, act, alpha, oc_start, oc_stop):
     """1x1, groups 1, any stride or padding (e.g. Xception's stride-2 shortcut convs), one output row at a time.
@@ -931,6 +1034,185 @@ def conv3x3_flat_into(xp, w, b, out, scratch, out_top, out_left, act, alpha):
     _flat_bands(xp, w, b, out, scratch, out_top, out_left, act, alpha)
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def pointwise_rows_into(x, wp, b, out, out_top, out_left, act, alpha):
+    """pointwise_tiled written at out[oc, out_top + y, out_left + x] for the (C_out, H, W) result (nothing else of
+    out is written), so a 1x1 conv can write straight into its readers' padded buffer: tiles of 4 output channels
+    x 2 rows x 32 columns (as conv3x3_tiled), which cover whole rows, instead of 64 pixels of the flat map. Needs
+    C_out >= 4, H >= 2 and W >= 32. Mini-Xception's 8 -> 16 channels on 60x60 writing into the depthwise conv's
+    padded input saves that conv its edge recomputation (depthwise3x3_same_flat 16x60x60 ~16 us -> conv2d on the
+    padded map ~12)."""
+    c_in, height, width = x.shape
+    c_out = out.shape[0]
+    acc = register_tile(256)
+    leaky, slope, cap = _piecewise_params_jit(act, alpha)
+    row_start = 0
+    while row_start < height:
+        oy = min(row_start, height - 2)
+        col_start = 0
+        while col_start < width:
+            ox = min(col_start, width - 32)
+            for block in range(wp.shape[0]):
+                oc = min(4 * block, c_out - 4)
+                b0, b1, b2, b3 = b[oc], b[oc + 1], b[oc + 2], b[oc + 3]
+                for i in range(32):
+                    acc[i] = b0
+                    acc[32 + i] = b0
+                    acc[64 + i] = b1
+                    acc[96 + i] = b1
+                    acc[128 + i] = b2
+                    acc[160 + i] = b2
+                    acc[192 + i] = b3
+                    acc[224 + i] = b3
+                wb = wp[block]
+                for k in range(c_in):
+                    r0 = x[k, oy, ox:ox + 32]
+                    r1 = x[k, oy + 1, ox:ox + 32]
+                    wk = wb[k]
+                    w0, w1, w2, w3 = wk[0], wk[1], wk[2], wk[3]
+                    for i in range(32):
+                        u = r0[i]
+                        v = r1[i]
+                        acc[i] += w0 * u
+                        acc[32 + i] += w0 * v
+                        acc[64 + i] += w1 * u
+                        acc[96 + i] += w1 * v
+                        acc[128 + i] += w2 * u
+                        acc[160 + i] += w2 * v
+                        acc[192 + i] += w3 * u
+                        acc[224 + i] += w3 * v
+                # one loop per output row (see pointwise_tiled)
+                y = out_top + oy
+                xo = out_left + ox
+                dst = out[oc, y, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[0 + i], leaky, slope, cap)
+                dst = out[oc, y + 1, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[32 + i], leaky, slope, cap)
+                dst = out[oc + 1, y, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[64 + i], leaky, slope, cap)
+                dst = out[oc + 1, y + 1, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[96 + i], leaky, slope, cap)
+                dst = out[oc + 2, y, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[128 + i], leaky, slope, cap)
+                dst = out[oc + 2, y + 1, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[160 + i], leaky, slope, cap)
+                dst = out[oc + 3, y, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[192 + i], leaky, slope, cap)
+                dst = out[oc + 3, y + 1, xo:xo + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[224 + i], leaky, slope, cap)
+            col_start += 32
+        row_start += 2
+
+
+# --- 3x3 stride-1 convs as register-tiled products -----------------------------------------------------------
+#
+# pointwise_tiled's scheme for 3x3 convs: a tile of 4 output channels x 2 output rows x 32 columns (16 vectors
+# of sums in zmm registers) runs through the C_in * 9 (input channel, tap) pairs, each loading two 32-wide input
+# row segments at the tap's offset and four broadcast weights for 16 FMAs. conv3x3_flat keeps its four
+# accumulators in memory (one load and store of each per input channel and pass). Tiles cover whole output
+# rows, so they write straight into a padded target (no junk columns as in the flat layout); the last tile of
+# columns (and of rows) is shifted back to end at the edge and recomputes a few outputs.
+
+CONV3X3_TILE_COLUMNS = 32
+
+
+def conv3x3_tiled_weights(w):
+    """(C_out, C_in, 3, 3) weights as the (ceil(C_out / 4), C_in * 9, 4) blocks conv3x3_tiled reads (at load),
+    the last block shifted back to end at C_out as in pointwise_tiled_weights."""
+    c_out, c_in = w.shape[0], w.shape[1]
+    return pointwise_tiled_weights(np.ascontiguousarray(w.reshape(c_out, c_in * 9, 1, 1)))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def conv3x3_tiled(xp, wp, b, out, out_top, out_left, act, alpha):
+    """3x3, stride 1, dilation 1, groups 1 conv of the padded xp (C_in, Hp, Wp), bias and activation (one of
+    FLAT_ACTIVATIONS) fused, written at out[oc, out_top + y, out_left + x] for the (C_out, Hp - 2, Wp - 2) conv
+    output (nothing else of out is written): wp = conv3x3_tiled_weights(w). Needs C_out >= 4, Hp - 2 >= 2 and
+    Wp - 2 >= 32."""
+    c_in, hp, wpad = xp.shape
+    c_out = out.shape[0]
+    out_h, out_w = hp - 2, wpad - 2
+    acc = register_tile(256)
+    leaky, slope, cap = _piecewise_params_jit(act, alpha)
+    row_start = 0
+    while row_start < out_h:
+        oy = min(row_start, out_h - 2)
+        col_start = 0
+        while col_start < out_w:
+            ox = min(col_start, out_w - 32)
+            for block in range(wp.shape[0]):
+                oc = min(4 * block, c_out - 4)
+                b0, b1, b2, b3 = b[oc], b[oc + 1], b[oc + 2], b[oc + 3]
+                for i in range(32):
+                    acc[i] = b0
+                    acc[32 + i] = b0
+                    acc[64 + i] = b1
+                    acc[96 + i] = b1
+                    acc[128 + i] = b2
+                    acc[160 + i] = b2
+                    acc[192 + i] = b3
+                    acc[224 + i] = b3
+                wb = wp[block]
+                for ic in range(c_in):
+                    plane = xp[ic]
+                    for ky in range(3):
+                        top = plane[oy + ky]
+                        bottom = plane[oy + ky + 1]
+                        for kx in range(3):
+                            r0 = top[ox + kx:ox + kx + 32]
+                            r1 = bottom[ox + kx:ox + kx + 32]
+                            wk = wb[9 * ic + 3 * ky + kx]
+                            w0, w1, w2, w3 = wk[0], wk[1], wk[2], wk[3]
+                            for i in range(32):
+                                u = r0[i]
+                                v = r1[i]
+                                acc[i] += w0 * u
+                                acc[32 + i] += w0 * v
+                                acc[64 + i] += w1 * u
+                                acc[96 + i] += w1 * v
+                                acc[128 + i] += w2 * u
+                                acc[160 + i] += w2 * v
+                                acc[192 + i] += w3 * u
+                                acc[224 + i] += w3 * v
+                # one loop per output row (see pointwise_tiled)
+                y = out_top + oy
+                x = out_left + ox
+                dst = out[oc, y, x:x + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[i], leaky, slope, cap)
+                dst = out[oc, y + 1, x:x + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[32 + i], leaky, slope, cap)
+                dst = out[oc + 1, y, x:x + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[64 + i], leaky, slope, cap)
+                dst = out[oc + 1, y + 1, x:x + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[96 + i], leaky, slope, cap)
+                dst = out[oc + 2, y, x:x + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[128 + i], leaky, slope, cap)
+                dst = out[oc + 2, y + 1, x:x + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[160 + i], leaky, slope, cap)
+                dst = out[oc + 3, y, x:x + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[192 + i], leaky, slope, cap)
+                dst = out[oc + 3, y + 1, x:x + 32]
+                for i in range(32):
+                    dst[i] = _piecewise(acc[224 + i], leaky, slope, cap)
+            col_start += 32
+        row_start += 2
+
+
 # --- small maps, many input channels: convolution as dot products over patches ---------------------------------
 #
 # On a 7x7 map even the flat planes are short (a 64-long loop per output block and input channel, so loop
@@ -1241,12 +1523,18 @@ def _edge_value(plane, oy, ox, height, width, t, bias):
 def depthwise3x3_same_flat(x, w, b, out, act, alpha):
     """Same result as depthwise3x3_same (depthwise 3x3 stride 1, one pixel of zero padding on every side, of the
     unpadded x (C, H, W), w (C * m, 1, 3, 3), bias and activation (one of FLAT_ACTIVATIONS) fused, out (C * m, H, W)),
-    for H, W >= 2."""
+    for H, W >= 2.
+
+    The activation rides on the stores (_piecewise), not a pass of its own over the output; the edge columns of
+    the inner rows are written out tap by tap (straight-line code, no loops over the window with bounds tests),
+    only the four corners go through _edge_value. Measured 16x60x60 16.9 -> 16.1 us, 32x30x30 11.3 -> 10.6, 64x15x15
+    10.3 -> 9.4."""
     c_out, height, width = out.shape
     mult = c_out // x.shape[0]
     plane = height * width
     x_flat = x.reshape(x.shape[0] * plane)
     n = (height - 2) * width - 2   # rows 1 .. H - 2 without their first and last output
+    leaky, slope, cap = _piecewise_params_jit(act, alpha)
     for oc in range(c_out):
         k = w[oc, 0]
         t0, t1, t2 = k[0, 0], k[0, 1], k[0, 2]
@@ -1266,8 +1554,8 @@ def depthwise3x3_same_flat(x, w, b, out, act, alpha):
         s7 = x_flat[base + 2 * width + 1:]
         s8 = x_flat[base + 2 * width + 2:]
         for q in range(n):
-            d[q] = (bias + t0 * s0[q] + t1 * s1[q] + t2 * s2[q] + t3 * s3[q] + t4 * s4[q] + t5 * s5[q]
-                    + t6 * s6[q] + t7 * s7[q] + t8 * s8[q])
+            d[q] = _piecewise(bias + t0 * s0[q] + t1 * s1[q] + t2 * s2[q] + t3 * s3[q] + t4 * s4[q] + t5 * s5[q]
+                              + t6 * s6[q] + t7 * s7[q] + t8 * s8[q], leaky, slope, cap)
         # the first and last rows (no row above / below), then the first and last column of every row
         top = o
         bottom = o[(height - 1) * width:]
@@ -1276,15 +1564,26 @@ def depthwise3x3_same_flat(x, w, b, out, act, alpha):
         rb = x_flat[base + (height - 2) * width:]
         rc = x_flat[base + (height - 1) * width:]
         for q in range(width - 2):
-            top[q + 1] = (bias + t3 * r0[q] + t4 * r0[q + 1] + t5 * r0[q + 2]
-                          + t6 * r1[q] + t7 * r1[q + 1] + t8 * r1[q + 2])
-            bottom[q + 1] = (bias + t0 * rb[q] + t1 * rb[q + 1] + t2 * rb[q + 2]
-                             + t3 * rc[q] + t4 * rc[q + 1] + t5 * rc[q + 2])
+            top[q + 1] = _piecewise(bias + t3 * r0[q] + t4 * r0[q + 1] + t5 * r0[q + 2]
+                                    + t6 * r1[q] + t7 * r1[q + 1] + t8 * r1[q + 2], leaky, slope, cap)
+            bottom[q + 1] = _piecewise(bias + t0 * rb[q] + t1 * rb[q + 1] + t2 * rb[q + 2]
+                                       + t3 * rc[q] + t4 * rc[q + 1] + t5 * rc[q + 2], leaky, slope, cap)
         taps = (t0, t1, t2, t3, t4, t5, t6, t7, t8)
         src = x[oc // mult]
         dst = out[oc]
-        for oy in range(height):
-            dst[oy, 0] = _edge_value(src, oy, 0, height, width, taps, bias)
-            dst[oy, width - 1] = _edge_value(src, oy, width - 1, height, width, taps, bias)
-        if act != 0:
-            _piecewise_act(o, act, alpha)
+        e = width - 2
+        for oy in range(1, height - 1):
+            if width < 2:   # one column: its windows lose both side columns
+                dst[oy, 0] = _piecewise(_edge_value(src, oy, 0, height, width, taps, bias), leaky, slope, cap)
+                continue
+            a = src[oy - 1]
+            m = src[oy]
+            z = src[oy + 1]
+            dst[oy, 0] = _piecewise(bias + t1 * a[0] + t2 * a[1] + t4 * m[0] + t5 * m[1] + t7 * z[0] + t8 * z[1],
+                                    leaky, slope, cap)
+            dst[oy, width - 1] = _piecewise(bias + t0 * a[e] + t1 * a[e + 1] + t3 * m[e] + t4 * m[e + 1]
+                                            + t6 * z[e] + t7 * z[e + 1], leaky, slope, cap)
+        for oy in (0, height - 1):
+            dst[oy, 0] = _piecewise(_edge_value(src, oy, 0, height, width, taps, bias), leaky, slope, cap)
+            dst[oy, width - 1] = _piecewise(_edge_value(src, oy, width - 1, height, width, taps, bias), leaky,
+                                            slope, cap)

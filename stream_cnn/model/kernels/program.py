@@ -35,10 +35,11 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import populate_array
 
 from stream_cnn.model.kernels.activations import activation, glu, softmax
-from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_into, conv_channels_last,
+from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_into, conv3x3_tiled,
+                                           conv_channels_last,
                                            conv_patches,
                                            depthwise3x3_flat, depthwise3x3_same, depthwise3x3_same_flat, pad_into,
-                                           pointwise_small,
+                                           pointwise_rows_into, pointwise_small, pointwise_tiled,
                                            subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
@@ -84,6 +85,9 @@ OP_DEPTHWISE3X3_FLAT = 28
 OP_CONV3X3_FLAT_INTO = 29
 OP_MAX_POOL3S2_ADD = 30
 OP_DEPTHWISE3X3_SAME_FLAT = 31
+OP_POINTWISE_TILED = 32
+OP_CONV3X3_TILED = 33
+OP_POINTWISE_ROWS_INTO = 34
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -115,6 +119,9 @@ KERNEL_OPS = {
     max_pool_flat_add: (OP_MAX_POOL_FLAT_ADD, "3331iiiiii"),
     max_pool3s2_add: (OP_MAX_POOL3S2_ADD, "3331ii"),
     pointwise_small: (OP_POINTWISE_SMALL, "34131if"),
+    pointwise_tiled: (OP_POINTWISE_TILED, "3313if"),
+    conv3x3_tiled: (OP_CONV3X3_TILED, "3313iiif"),
+    pointwise_rows_into: (OP_POINTWISE_ROWS_INTO, "3313iiif"),
     conv_channels_last: (OP_CONV_CHANNELS_LAST, "34131if"),
     depthwise3x3_same: (OP_DEPTHWISE3X3_SAME, "34131if"),
     depthwise3x3_flat: (OP_DEPTHWISE3X3_FLAT, "34131if"),
