@@ -83,7 +83,8 @@ def startup_section(result):
         rows.append(["empty cache (fresh NUMBA_CACHE_DIR)", f"{cold['import_s']:.3f}", f"{cold['load_s']:.3f}",
                      f"{cold['first_forward_s']:.3f}", f"**{cold['to_first_prediction_s']:.3f}**",
                      f"{cold['spawn_to_first_prediction_s']:.3f}"])
-    return (f"Model `{s['model']}`; seconds.\n\n"
+    return (f"Model `{s['model']}`; seconds; stream_cnn's Python bytecode {s.get('python_bytecode', 'as found')} "
+            f"(as after `pip install`), Numba's cache filled by an untimed first run.\n\n"
             + table(["", "import", "load", "first forward", "import+load+first", "spawn → first prediction"], rows))
 
 

@@ -91,6 +91,7 @@ def test_startup_pipeline_and_alloc_sections(quick_result):
     assert startup["warm_without_numba_optional"]["runs"] == startup["warm"]["runs"]
     assert set(startup["numba_optional_installed"]) <= {"scipy", "yaml", "colorama", "cffi", "pycparser"}
     assert all(run["optional_loaded"] == [] for run in startup["warm_without_numba_optional"]["all"])
+    assert startup["python_bytecode"] == "up to date"   # the checkout is writable here
     assert startup["cold"] is None and "quick" in startup["cold_skipped"]
 
     pipeline = quick_result["pipeline"]

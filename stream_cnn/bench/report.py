@@ -112,7 +112,8 @@ def format_report(result: dict) -> str:
     startup = result.get("startup")
     if startup:
         warm = startup["warm"]["median"]
-        out += ["", f"START-UP (model {startup['model']}, fresh python process, median of {startup['warm']['runs']})",
+        out += ["", f"START-UP (model {startup['model']}, fresh python process, median of {startup['warm']['runs']}; "
+                f"stream_cnn bytecode {startup.get('python_bytecode', 'as found')})",
                 f"  warm cache: import {warm['import_s']:.3f} s + load {warm['load_s']:.3f} s + first forward "
                 f"{warm['first_forward_s']:.3f} s = {warm['to_first_prediction_s']:.3f} s "
                 f"(from spawn, with interpreter start: {warm['spawn_to_first_prediction_s']:.3f} s)"]
