@@ -98,9 +98,10 @@ def test_conv2d_matches_reference(p):
     assert_close(got, want)
 
 
-# Each fast path explicitly, with channel counts that leave remainders in the 4 x 4 pointwise blocks, through both
-# the single-threaded kernel and the multi-threaded variant (which splits output channels into chunks).
-@pytest.mark.parametrize("c_in, c_out, size, k, stride, groups, pads", [
+# Each fast path explicitly, with channel counts that leave remainders in the 4 x 4 pointwise blocks, through
+# the single-threaded kernel, the multi-threaded variant (which splits output channels into chunks) and the path's own
+# kernel (conv2d_path_kernel: what the Model plans).
+CONV2D_PATH_CASES = [
     (7, 9, 5, 1, 1, 1, (0, 0, 0, 0)),      # pointwise, remainders in both channel blocks
     (8, 12, 6, 1, 1, 1, (0, 0, 0, 0)),     # pointwise, whole blocks
     (1, 1, 1, 1, 1, 1, (0, 0, 0, 0)),      # 1x1 input, single channel
@@ -121,17 +122,35 @@ def test_conv2d_matches_reference(p):
     (4, 6, 8, 4, 2, 2, (1, 2, 2, 1)),      # general path, stride 2, even kernel
     (9, 13, 9, 1, 2, 1, (0, 0, 0, 0)),     # strided pointwise (Xception shortcut), remainders in channel blocks
     (4, 8, 5, 1, 3, 1, (0, 1, 1, 0)),      # padded pointwise, stride 3
-])
+]
+
+
+@pytest.mark.parametrize("c_in, c_out, size, k, stride, groups, pads", CONV2D_PATH_CASES)
 @pytest.mark.parametrize("act", [0, 1, 6])
-@pytest.mark.parametrize("kernel", [K.conv2d, K.conv2d_parallel])
+@pytest.mark.parametrize("kernel", [K.conv2d, K.conv2d_parallel, "path"])
 def test_conv2d_fast_paths(c_in, c_out, size, k, stride, groups, pads, act, kernel):
     rng = np.random.default_rng(c_in * 100 + c_out)
     x, w, b = conv_case(rng, c_in, c_out, size, size + 1, k, k, groups)
     top, bottom, left, right = pads
     out = np.full((c_out, R.output_size(size, k, stride, top, bottom), R.output_size(size + 1, k, stride, left, right)),
                   np.nan, np.float32)
-    kernel(padded(x, *pads), w, b, out, stride, stride, 1, 1, groups, act, 0.01)
+    xp = padded(x, *pads)
+    if kernel == "path":   # the path's own kernel, as the Model plans it
+        kernel = K.conv2d_path_kernel(xp, w, out, stride, stride, 1, 1, groups)
+    kernel(xp, w, b, out, stride, stride, 1, 1, groups, act, 0.01)
     assert_close(out, R.conv2d(x, w, b, stride, pads, 1, groups, act))
+
+
+def test_the_fast_path_cases_reach_every_conv2d_path_kernel():
+    reached = set()
+    for c_in, c_out, size, k, stride, groups, pads in CONV2D_PATH_CASES:
+        top, bottom, left, right = pads
+        xp = np.zeros((c_in, size + top + bottom, size + 1 + left + right), np.float32)
+        w = np.zeros((c_out, c_in // groups, k, k), np.float32)
+        out = np.zeros((c_out, R.output_size(size, k, stride, top, bottom),
+                        R.output_size(size + 1, k, stride, left, right)), np.float32)
+        reached.add(K.conv2d_path_kernel(xp, w, out, stride, stride, 1, 1, groups))
+    assert reached == set(K.CONV2D_PATH_KERNELS)
 
 
 def test_parallel_variant_is_chosen_only_for_big_layers():

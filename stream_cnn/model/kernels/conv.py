@@ -735,23 +735,44 @@ def _pointwise_strided(xp, w, b, out, sh, sw, act, alpha, oc_start, oc_stop):
             oc += 1
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _conv_range(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, oc_stop):
-    """Pick the fastest path that fits the layer, for output channels [oc_start, oc_stop)."""
+# conv2d's paths, in the order _conv_range tries them
+(CONV_POINTWISE, CONV_POINTWISE_STRIDED, CONV_DEPTHWISE3X3_S1, CONV_3X3_S1, CONV_DEPTHWISE3X3_S2, CONV_3X3_S2,
+ CONV_GENERAL) = range(7)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def conv2d_path(xp, w, out, sh, sw, dh, dw, groups):
+    """Which of conv2d's paths fits the layer (reads only shapes: `conv2d_path.py_func` runs it on the arrays in
+    plain Python at load time, see conv2d_path_kernel)."""
     kh, kw = w.shape[2], w.shape[3]
     cin_per_group = w.shape[1]
     unit = sh == 1 and sw == 1 and dh == 1 and dw == 1
     if unit and kh == 1 and kw == 1 and groups == 1 and xp.shape[1] == out.shape[1] and xp.shape[2] == out.shape[2]:
+        return CONV_POINTWISE
+    if kh == 1 and kw == 1 and groups == 1:
+        return CONV_POINTWISE_STRIDED
+    if unit and kh == 3 and kw == 3:
+        return CONV_DEPTHWISE3X3_S1 if cin_per_group == 1 else CONV_3X3_S1
+    if sh == 2 and sw == 2 and dh == 1 and dw == 1 and kh == 3 and kw == 3:
+        return CONV_DEPTHWISE3X3_S2 if cin_per_group == 1 else CONV_3X3_S2
+    return CONV_GENERAL
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _conv_range(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, oc_stop):
+    """Run the path conv2d_path picks, for output channels [oc_start, oc_stop)."""
+    path = conv2d_path(xp, w, out, sh, sw, dh, dw, groups)
+    if path == CONV_POINTWISE:
         _pointwise(xp, w, b, out, act, alpha, oc_start, oc_stop)
-    elif kh == 1 and kw == 1 and groups == 1:
+    elif path == CONV_POINTWISE_STRIDED:
         _pointwise_strided(xp, w, b, out, sh, sw, act, alpha, oc_start, oc_stop)
-    elif unit and kh == 3 and kw == 3 and cin_per_group == 1:
+    elif path == CONV_DEPTHWISE3X3_S1:
         _depthwise3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop)
-    elif unit and kh == 3 and kw == 3:
+    elif path == CONV_3X3_S1:
         _conv3x3_s1(xp, w, b, out, groups, act, alpha, oc_start, oc_stop)
-    elif sh == 2 and sw == 2 and dh == 1 and dw == 1 and kh == 3 and kw == 3 and cin_per_group == 1:
+    elif path == CONV_DEPTHWISE3X3_S2:
         _depthwise3x3_s2(xp, w, b, out, groups, act, alpha, oc_start, oc_stop)
-    elif sh == 2 and sw == 2 and dh == 1 and dw == 1 and kh == 3 and kw == 3:
+    elif path == CONV_3X3_S2:
         _conv3x3_s2(xp, w, b, out, groups, act, alpha, oc_start, oc_stop)
     else:
         _conv_general(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, oc_stop)
@@ -781,6 +802,53 @@ def conv2d_parallel(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act
         stop = min(start + chunk, c_out)
         if start < stop:
             _conv_range(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha, start, stop)
+
+
+# One kernel per conv2d path, each with conv2d's arguments. conv2d compiles all seven paths (~11 s with an empty
+# cache, whichever the model uses); the Model plans the path's own kernel instead (program.specialise), so a
+# model compiles only the paths it has.
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv2d_pointwise(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha):
+    _pointwise(xp, w, b, out, act, alpha, 0, out.shape[0])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv2d_pointwise_strided(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha):
+    _pointwise_strided(xp, w, b, out, stride_h, stride_w, act, alpha, 0, out.shape[0])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv2d_depthwise3x3_s1(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha):
+    _depthwise3x3_s1(xp, w, b, out, groups, act, alpha, 0, out.shape[0])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv2d_3x3_s1(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha):
+    _conv3x3_s1(xp, w, b, out, groups, act, alpha, 0, out.shape[0])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv2d_depthwise3x3_s2(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha):
+    _depthwise3x3_s2(xp, w, b, out, groups, act, alpha, 0, out.shape[0])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv2d_3x3_s2(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha):
+    _conv3x3_s2(xp, w, b, out, groups, act, alpha, 0, out.shape[0])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv2d_general(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha):
+    _conv_general(xp, w, b, out, stride_h, stride_w, dil_h, dil_w, groups, act, alpha, 0, out.shape[0])
+
+
+CONV2D_PATH_KERNELS = (conv2d_pointwise, conv2d_pointwise_strided, conv2d_depthwise3x3_s1, conv2d_3x3_s1,
+                       conv2d_depthwise3x3_s2, conv2d_3x3_s2, conv2d_general)
+
+
+def conv2d_path_kernel(xp, w, out, stride_h, stride_w, dil_h, dil_w, groups):
+    """The kernel of the conv2d path that fits these arrays and settings (same arguments and result as conv2d)."""
+    return CONV2D_PATH_KERNELS[conv2d_path.py_func(xp, w, out, stride_h, stride_w, dil_h, dil_w, groups)]
 
 
 def conv_macs(out_shape, w_shape):

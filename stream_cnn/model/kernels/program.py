@@ -35,7 +35,7 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import populate_array
 
 from stream_cnn.model.kernels.activations import activation, glu, softmax
-from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_into, conv3x3_tiled,
+from stream_cnn.model.kernels.conv import (CONV2D_PATH_KERNELS, conv2d, conv2d_path_kernel, conv3x3_flat, conv3x3_flat_into, conv3x3_tiled,
                                            conv_channels_last,
                                            conv_patches,
                                            depthwise3x3_flat, depthwise3x3_same, depthwise3x3_same_flat, pad_into,
@@ -88,6 +88,7 @@ OP_DEPTHWISE3X3_SAME_FLAT = 31
 OP_POINTWISE_TILED = 32
 OP_CONV3X3_TILED = 33
 OP_POINTWISE_ROWS_INTO = 34
+OP_CONV2D_PATHS = tuple(range(40, 40 + len(CONV2D_PATH_KERNELS)))   # conv2d's paths as kernels of their own
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -105,6 +106,7 @@ KERNEL_OPS = {
     dense_linear: (OP_DENSE_LINEAR, "1211"),
     softmax: (OP_SOFTMAX, "11"),
     conv2d: (OP_CONV2D, "3413iiiiiif"),
+    **{kernel: (code, "3413iiiiiif") for kernel, code in zip(CONV2D_PATH_KERNELS, OP_CONV2D_PATHS)},
     min_pool: (OP_MIN_POOL, "33iiii"),
     avg_pool: (OP_AVG_POOL, "33iiiiii"),
     global_avg_pool: (OP_GLOBAL_AVG_POOL, "31"),
@@ -130,9 +132,13 @@ KERNEL_OPS = {
 }
 
 def specialise(kernel, args):
-    """(kernel, args) of the cheapest equivalent call: dense with the identity activation -> dense_linear."""
+    """(kernel, args) of the cheapest equivalent call: dense with the identity activation -> dense_linear, conv2d
+    -> the kernel of its path for these arrays."""
     if kernel is dense and args[4] == 0:
         return dense_linear, args[:4]
+    if kernel is conv2d:   # the one path the layer takes: conv2d would compile all seven
+        xp, w, _, out, stride_h, stride_w, dil_h, dil_w, groups = args[:9]
+        return conv2d_path_kernel(xp, w, out, stride_h, stride_w, dil_h, dil_w, groups), args
     return kernel, args
 
 
