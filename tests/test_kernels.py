@@ -369,7 +369,7 @@ calls = {
     "subsample_into": (K.subsample_into, (xp, pool_out, 2, 2, 1, 1)),
     "max_pool_flat_add": (K.max_pool_flat_add, (xp, pool_out, xp, f32(K.flat_pool_scratch_size(xp.shape)), 3, 3, 2,
                                                 2, 1, 1)),
-    "max_pool3s2_add": (K.max_pool3s2_add, (x, pool_out, xp, f32(K.flat_pool_scratch_size(x.shape)), 1, 1)),
+    "max_pool3s2_add": (K.max_pool3s2_add, (x, pool_out, xp, 0, 1, 1, 1)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
     "pointwise_tiled": (K.pointwise_tiled, (x, K.pointwise_tiled_weights(w1), b, out, 2, 0.1)),
     "pointwise_rows_into": (K.pointwise_rows_into, (f32(4, 2, 32), K.pointwise_tiled_weights(w1), b, f32(8, 4, 34), 1, 1,
@@ -787,21 +787,37 @@ def test_depthwise3x3_same_flat_matches_reference(channels, mult, height, width,
     assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, alpha))
 
 
+def fenced(rng, shape, fence=np.inf):
+    """A C-contiguous float32 array of `shape` with uniform values, lying inside a buffer whose cells before and
+    after it hold `fence`: a kernel reading past either end would pick those up."""
+    size = int(np.prod(shape))
+    buffer = np.full(size + 64, fence, np.float32)
+    view = buffer[32:32 + size].reshape(shape)
+    view[...] = uniform(rng, shape)
+    return view
+
+
 @SETTINGS
-@given(channels=st.integers(1, 40), half_h=st.integers(1, 32), half_w=st.integers(1, 32), seed=st.integers(0, 1000))
-def test_max_pool3s2_add_matches_reference_same_pool_then_add(channels, half_h, half_w, seed):
-    """The 3x3 stride-2 "same" pool of an even map read unpadded, plus the residual, written at an offset into a
-    bordered buffer: bit for bit the reference, border untouched; several channels per chunk on small maps
-    (their flat passes cross channel edges), scratch starts as NaN."""
+@given(channels=st.integers(1, 20), height=st.integers(1, 40), width=st.integers(1, 72),
+       pads=st.sampled_from([(0, 1, 0, 1), (1, 1, 1, 1), (0, 0, 0, 0), (1, 0, 1, 0), (2, 2, 2, 2), (0, 2, 1, 0)]),
+       seed=st.integers(0, 1000))
+def test_max_pool3s2_add_matches_reference_pool_then_add(channels, height, width, pads, seed):
+    """The 3x3 stride-2 pool read unpadded (its padding masked), plus the residual, written at an offset into a
+    bordered buffer: bit for bit the reference, border untouched; even and odd maps, "same" and explicit pads,
+    rows of 1 to 36 outputs (one, two and three 16-lane chunks, ragged ends). x and res sit between +inf cells in
+    memory, so a read outside the windows would show as +inf."""
+    top, bottom, left, right = pads
+    assume(height + top + bottom >= 3 and width + left + right >= 3)
     rng = np.random.default_rng(seed)
-    x = uniform(rng, (channels, 2 * half_h, 2 * half_w))
-    res = uniform(rng, (channels, half_h, half_w))
-    expected = R.max_pool(x, (3, 3), (2, 2), (0, 1, 0, 1)) + res
-    big = np.full((channels, half_h + 2, half_w + 3), -7.0, np.float32)
-    K.max_pool3s2_add(x, res, big, np.full(K.flat_pool_scratch_size(x.shape), np.nan, np.float32), 1, 2)
-    np.testing.assert_array_equal(big[:, 1:1 + half_h, 2:2 + half_w], expected)
+    x = fenced(rng, (channels, height, width))
+    pooled = R.max_pool(x, (3, 3), (2, 2), pads)
+    res = fenced(rng, pooled.shape)
+    out_h, out_w = pooled.shape[1:]
+    big = np.full((channels, out_h + 2, out_w + 3), -7.0, np.float32)
+    K.max_pool3s2_add(x, res, big, top, left, 1, 2)
+    np.testing.assert_array_equal(big[:, 1:1 + out_h, 2:2 + out_w], pooled + res)
     border = np.ones(big.shape, bool)
-    border[:, 1:1 + half_h, 2:2 + half_w] = False
+    border[:, 1:1 + out_h, 2:2 + out_w] = False
     assert np.all(big[border] == -7.0)
 
 

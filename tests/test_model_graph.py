@@ -469,7 +469,7 @@ def test_flat_conv_writes_into_its_readers_padded_buffer():
     """A 3x3 conv planned as conv3x3_flat whose readers are a padded depthwise conv and a strided 1x1 shortcut (
     mini-Xception's conv2) writes its map straight into the depthwise conv's padded buffer (conv3x3_flat_into, or
     conv3x3_tiled on maps at least 32 wide): no pad copy runs, values and buffer() as the reference. The pool after the pointwise conv reads its map
-    unpadded when it is even-sized (max_pool3s2_add)."""
+    unpadded, even- or odd-sized (max_pool3s2_add)."""
     from stream_cnn.model.kernels import program
 
     layers = [
@@ -494,11 +494,10 @@ def test_flat_conv_writes_into_its_readers_padded_buffer():
         padded_channels = [int(row[1 + program.ARRAY_FIELDS + 2]) for _, args in model.program.steps
                            for row in args[0] if row[0] == program.OP_PAD]
         assert 6 not in padded_channels
-        # the pool of pw's map: on an even map (16x16) read unpadded by max_pool3s2_add (pw writes a plain map), on
-        # an odd one (27x36) padded, and pw (36 wide) writes straight into that padded buffer: no copy either way
-        even = shape[1] % 2 == 0
-        assert (program.OP_MAX_POOL3S2_ADD in ops) == even and 8 not in padded_channels
-        assert (program.OP_POINTWISE_ROWS_INTO in ops) == (not even)
+        # the pool of pw's map, even (16x16) or odd (27x36), read unpadded by max_pool3s2_add (its padding
+        # masked): pw writes a plain map, no copy
+        assert program.OP_MAX_POOL3S2_ADD in ops and 8 not in padded_channels
+        assert program.OP_POINTWISE_ROWS_INTO not in ops and program.OP_MAX_POOL_FLAT_ADD not in ops
         x = model_input(model.config)
         reference = model.reference_outputs(x)
         assert close(model.forward(x), reference["s"])

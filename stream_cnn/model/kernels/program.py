@@ -117,7 +117,7 @@ KERNEL_OPS = {
     max_pool_separable: (OP_MAX_POOL_SEPARABLE, "331iiii"),
     max_pool_flat: (OP_MAX_POOL_FLAT, "331iiii"),
     max_pool_flat_add: (OP_MAX_POOL_FLAT_ADD, "3331iiiiii"),
-    max_pool3s2_add: (OP_MAX_POOL3S2_ADD, "3331ii"),
+    max_pool3s2_add: (OP_MAX_POOL3S2_ADD, "333iiii"),
     pointwise_small: (OP_POINTWISE_SMALL, "34131if"),
     pointwise_tiled: (OP_POINTWISE_TILED, "3313if"),
     conv3x3_tiled: (OP_CONV3X3_TILED, "3313iiif"),

@@ -1,0 +1,96 @@
+"""Explicit 16-lane vector code for loops LLVM's vectorisers leave scalar, written as LLVM IR intrinsics.
+
+Why: a 3x3 stride-2 max pool reads each window's columns at 2 ox, 2 ox + 1 and 2 ox + 2. Numba's LLVM compiles
+such loops as gathers (the third column is a second stride-2 access group), a loop reading only the pair (2 ox,
+2 ox + 1) vectorises but needs extra passes over scratch for the third column, and rows of 4-30 outputs are
+shorter than one unrolled vector iteration, so row loops ran scalar (max_pool3s2_add 16x60x60: 13 us). In IR the
+deinterleave is two shufflevectors of two contiguous loads, the third column a one-lane shift of the even lanes,
+and the ragged row ends and the "same" padding are masks on the loads and the store (AVX-512 masked moves), so a
+chunk of 16 outputs is a dozen vector instructions whatever the row length.
+"""
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+_F32 = ir.FloatType()
+_I32 = ir.IntType(32)
+_LANES = 16
+_V = ir.VectorType(_F32, _LANES)
+_M = ir.VectorType(ir.IntType(1), _LANES)
+_IV = ir.VectorType(_I32, _LANES)
+
+
+def _masked_load(builder, pointer, mask, passthru):
+    fnty = ir.FunctionType(_V, [_V.as_pointer(), _I32, _M, _V])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.masked.load.v16f32.p0")
+    return builder.call(fn, [builder.bitcast(pointer, _V.as_pointer()), _I32(4), mask, passthru])
+
+
+def _masked_store(builder, value, pointer, mask):
+    fnty = ir.FunctionType(ir.VoidType(), [_V, _V.as_pointer(), _I32, _M])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.masked.store.v16f32.p0")
+    builder.call(fn, [value, builder.bitcast(pointer, _V.as_pointer()), _I32(4), mask])
+
+
+def _splat(builder, scalar):
+    vector = builder.insert_element(ir.Constant(ir.VectorType(scalar.type, _LANES), ir.Undefined), scalar, _I32(0))
+    return builder.shuffle_vector(vector, vector, ir.Constant(_IV, [0] * _LANES))
+
+
+def _max(builder, a, b):
+    """a > b ? a : b, lane by lane: the same select as the kernels' scalar `a if a > b else b`."""
+    return builder.select(builder.fcmp_ordered(">", a, b), a, b)
+
+
+def _is_row(ty):
+    return isinstance(ty, types.Array) and ty.dtype == types.float32 and ty.ndim == 1
+
+
+@intrinsic
+def window3s2_add16(typingctx, r0, r1, r2, start, width, extra, res, out, p, count):
+    """out[p + i] = res[p + i] + max over the rows r0, r1, r2 (float32, 1-D) of their columns start + 2 i,
+    start + 2 i + 1 and start + 2 i + 2, for i < count (1..16); out[p + count:] is not written.
+
+    Columns outside [0, width) count as -inf ("same" padding: start may be negative); column start + 32, past the
+    two vectors loaded, is passed in as `extra` (float32, already the maximum over the three rows, or -inf).
+    Nothing outside those columns of the rows, nor outside res[p:p + count], is read."""
+    if not (all(_is_row(a) for a in (r0, r1, r2, res, out)) and extra == types.float32
+            and all(isinstance(a, types.Integer) for a in (start, width, p, count))):
+        return None
+    signature = types.void(r0, r1, r2, start, width, extra, res, out, p, count)
+
+    def codegen(context, builder, signature, args):
+        row0, row1, row2, start_v, width_v, extra_v, res_v, out_v, p_v, count_v = args
+        array_types = signature.args
+
+        def data(index, value):
+            return context.make_array(array_types[index])(context, builder, value).data
+
+        int64 = ir.IntType(64)
+        first = builder.trunc(start_v, _I32)
+        width32 = builder.trunc(width_v, _I32)
+        lowest = ir.Constant(_V, [float("-inf")] * _LANES)
+        halves = []
+        for half in range(2):
+            columns = builder.add(ir.Constant(_IV, [_LANES * half + k for k in range(_LANES)]), _splat(builder, first))
+            inside = builder.and_(builder.icmp_signed(">=", columns, ir.Constant(_IV, [0] * _LANES)),
+                                  builder.icmp_signed("<", columns, _splat(builder, width32)))
+            column_max = None
+            for index, row in ((0, row0), (1, row1), (2, row2)):
+                pointer = builder.gep(data(index, row), [builder.add(start_v, int64(_LANES * half))])
+                values = _masked_load(builder, pointer, inside, lowest)
+                column_max = values if column_max is None else _max(builder, column_max, values)
+            halves.append(column_max)
+        even = builder.shuffle_vector(halves[0], halves[1], ir.Constant(_IV, [2 * k for k in range(_LANES)]))
+        odd = builder.shuffle_vector(halves[0], halves[1], ir.Constant(_IV, [2 * k + 1 for k in range(_LANES)]))
+        tail = builder.insert_element(ir.Constant(_V, ir.Undefined), extra_v, _I32(0))
+        after = builder.shuffle_vector(even, tail, ir.Constant(_IV, [k + 1 for k in range(_LANES)]))
+        window_max = _max(builder, _max(builder, even, odd), after)
+        kept = builder.icmp_signed("<", ir.Constant(_IV, list(range(_LANES))),
+                                   _splat(builder, builder.trunc(count_v, _I32)))
+        residual = _masked_load(builder, builder.gep(data(6, res_v), [p_v]), kept, ir.Constant(_V, [0.0] * _LANES))
+        _masked_store(builder, builder.fadd(window_max, residual), builder.gep(data(7, out_v), [p_v]), kept)
+        return context.get_dummy_value()
+
+    return signature, codegen
