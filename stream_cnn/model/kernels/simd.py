@@ -94,3 +94,60 @@ def window3s2_add16(typingctx, r0, r1, r2, start, width, extra, res, out, p, cou
         return context.get_dummy_value()
 
     return signature, codegen
+
+
+@intrinsic
+def window3s2_add8x2(typingctx, a0, a1, a2, b0, b1, b2, start, width, extra_a, extra_b, res_a, res_b, out_a, out_b,
+                     count):
+    """window3s2_add16 for two output rows of at most 8 outputs in one vector: lanes 0-7 are out_a[i] = res_a[i] +
+    max over rows a0, a1, a2 of columns start + 2 i .. + 2, lanes 8-15 the same for the b rows, for i < count
+    (1..8). Column start + 16 of each row triple is passed in as extra_a / extra_b. On narrow maps (Xception's
+    8x8 and 15x15 pools, rows of 4 and 8 outputs) a chunk per row left most lanes masked."""
+    rows = (a0, a1, a2, b0, b1, b2, res_a, res_b, out_a, out_b)
+    if not (all(_is_row(a) for a in rows) and extra_a == types.float32 and extra_b == types.float32
+            and all(isinstance(a, types.Integer) for a in (start, width, count))):
+        return None
+    signature = types.void(a0, a1, a2, b0, b1, b2, start, width, extra_a, extra_b, res_a, res_b, out_a, out_b,
+                           count)
+
+    def codegen(context, builder, signature, args):
+        array_types = signature.args
+        start_v, width_v, extra_a_v, extra_b_v, count_v = args[6], args[7], args[8], args[9], args[14]
+
+        def data(index):
+            return context.make_array(array_types[index])(context, builder, args[index]).data
+
+        int64 = ir.IntType(64)
+        lanes = ir.Constant(_IV, list(range(_LANES)))
+        columns = builder.add(lanes, _splat(builder, builder.trunc(start_v, _I32)))
+        inside = builder.and_(builder.icmp_signed(">=", columns, ir.Constant(_IV, [0] * _LANES)),
+                              builder.icmp_signed("<", columns, _splat(builder, builder.trunc(width_v, _I32))))
+        lowest = ir.Constant(_V, [float("-inf")] * _LANES)
+        halves = []
+        for first in (0, 3):
+            column_max = None
+            for index in range(first, first + 3):
+                values = _masked_load(builder, builder.gep(data(index), [start_v]), inside, lowest)
+                column_max = values if column_max is None else _max(builder, column_max, values)
+            halves.append(column_max)
+        even = builder.shuffle_vector(halves[0], halves[1], ir.Constant(_IV, [2 * k for k in range(_LANES)]))
+        odd = builder.shuffle_vector(halves[0], halves[1], ir.Constant(_IV, [2 * k + 1 for k in range(_LANES)]))
+        tail = builder.insert_element(ir.Constant(_V, ir.Undefined), extra_a_v, _I32(0))
+        tail = builder.insert_element(tail, extra_b_v, _I32(1))
+        after = builder.shuffle_vector(even, tail, ir.Constant(_IV, [1, 2, 3, 4, 5, 6, 7, 16,
+                                                                     9, 10, 11, 12, 13, 14, 15, 17]))
+        window_max = _max(builder, _max(builder, even, odd), after)
+        count32 = _splat(builder, builder.trunc(count_v, _I32))
+        kept_a = builder.icmp_signed("<", lanes, count32)
+        kept_b = builder.and_(builder.icmp_signed(">=", lanes, ir.Constant(_IV, [8] * _LANES)),
+                              builder.icmp_signed("<", lanes, builder.add(count32, ir.Constant(_IV, [8] * _LANES))))
+        zero = ir.Constant(_V, [0.0] * _LANES)
+        # lanes 8-15 address the b rows from 8 floats before them: masked-off lanes are never accessed
+        residual = _masked_load(builder, data(10), kept_a, zero)
+        residual = _masked_load(builder, builder.gep(data(11), [int64(-8)]), kept_b, residual)
+        total = builder.fadd(window_max, residual)
+        _masked_store(builder, total, data(12), kept_a)
+        _masked_store(builder, total, builder.gep(data(13), [int64(-8)]), kept_b)
+        return context.get_dummy_value()
+
+    return signature, codegen
