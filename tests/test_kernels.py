@@ -583,6 +583,24 @@ def test_subsample_into_takes_every_strided_pixel(stride, corner):
     np.testing.assert_array_equal(out, expected)
 
 
+@SETTINGS
+@given(channels=st.integers(1, 6), height=st.integers(1, 20), width=st.integers(1, 70), top=st.integers(0, 2),
+       left=st.integers(0, 2), seed=st.integers(0, 1000))
+def test_subsample_into_stride_2_rows_of_any_length(channels, height, width, top, left, seed):
+    """Stride 2 (copied 16 values at a time, the last chunk of a row masked): rows of 1 to 35 outputs, from any
+    corner; the buffer sits between +inf cells in memory and out starts as NaN, so a read past it or a missed or
+    write outside out shows (out lies between -5 cells)."""
+    rng = np.random.default_rng(seed)
+    xp = fenced(rng, (channels, top + height, left + width))
+    out_h, out_w = -(-height // 2), -(-width // 2)
+    out = fenced(rng, (channels, out_h, out_w), fence=-5.0)
+    out[...] = np.nan
+    K.subsample_into(xp, out, 2, 2, top, left)
+    np.testing.assert_array_equal(out, xp[:, top::2, left::2])
+    whole = out.base
+    assert np.all(whole[:32] == -5.0) and np.all(whole[32 + out.size:] == -5.0)
+
+
 @pytest.mark.parametrize("c_in, c_out, height, width", [
     (64, 128, 4, 4), (128, 16, 8, 8), (3, 4, 2, 2), (7, 6, 1, 5), (16, 9, 3, 3), (5, 5, 7, 9),
 ])

@@ -151,3 +151,32 @@ def window3s2_add8x2(typingctx, a0, a1, a2, b0, b1, b2, start, width, extra_a, e
         return context.get_dummy_value()
 
     return signature, codegen
+
+
+@intrinsic
+def copy_even16(typingctx, src, start, dst, p, count):
+    """dst[p + i] = src[start + 2 i] for i < count (1..16): two contiguous masked loads and one shuffle for 16
+    stride-2 values (a strided 1x1 conv's subsample; row loops of 4-30 values otherwise ran scalar). Only
+    src[start:start + 2 count - 1] and dst[p:p + count] are touched."""
+    if not (_is_row(src) and _is_row(dst) and all(isinstance(a, types.Integer) for a in (start, p, count))):
+        return None
+    signature = types.void(src, start, dst, p, count)
+
+    def codegen(context, builder, signature, args):
+        src_v, start_v, dst_v, p_v, count_v = args
+        src_data = context.make_array(signature.args[0])(context, builder, src_v).data
+        dst_data = context.make_array(signature.args[2])(context, builder, dst_v).data
+        count2 = _splat(builder, builder.sub(builder.mul(builder.trunc(count_v, _I32), _I32(2)), _I32(1)))
+        zero = ir.Constant(_V, [0.0] * _LANES)
+        halves = []
+        for half in range(2):
+            lanes = ir.Constant(_IV, [_LANES * half + k for k in range(_LANES)])
+            pointer = builder.gep(src_data, [builder.add(start_v, ir.IntType(64)(_LANES * half))])
+            halves.append(_masked_load(builder, pointer, builder.icmp_signed("<", lanes, count2), zero))
+        even = builder.shuffle_vector(halves[0], halves[1], ir.Constant(_IV, [2 * k for k in range(_LANES)]))
+        kept = builder.icmp_signed("<", ir.Constant(_IV, list(range(_LANES))),
+                                   _splat(builder, builder.trunc(count_v, _I32)))
+        _masked_store(builder, even, builder.gep(dst_data, [p_v]), kept)
+        return context.get_dummy_value()
+
+    return signature, codegen
