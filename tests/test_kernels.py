@@ -372,6 +372,8 @@ calls = {
     "max_pool3s2_add": (K.max_pool3s2_add, (x, pool_out, xp, 0, 1, 1, 1)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
     "pointwise_tiled": (K.pointwise_tiled, (x, K.pointwise_tiled_weights(w1), b, out, 2, 0.1)),
+    "pointwise_tiled16": (K.pointwise_tiled16, (x, K.pointwise_tiled16_weights(np.tile(w1, (2, 1, 1, 1))),
+                                                np.tile(b, 2), f32(16, 8, 8), 2, 0.1)),
     "pointwise_rows_into": (K.pointwise_rows_into, (f32(4, 2, 32), K.pointwise_tiled_weights(w1), b, f32(8, 4, 34), 1, 1,
                                                     1, 0.0)),
     "conv3x3_tiled": (K.conv3x3_tiled, (f32(4, 4, 34), K.conv3x3_tiled_weights(w3), b, f32(8, 4, 34), 1, 1, 3, 0.0)),
@@ -412,7 +414,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 41   # every kernel the probe calls reported back
+    assert len(extra) == 42   # every kernel the probe calls reported back
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -700,6 +702,54 @@ def test_pointwise_rows_into_property(c_in, c_out, height, width, act, seed):
     out = np.full((c_out, height, width), np.nan, np.float32)
     K.pointwise_rows_into(x, K.pointwise_tiled_weights(w), b, out, 0, 0, act, 0.1)
     assert_close(out, R.conv2d(x, w, b, act=act, alpha=0.1))
+
+
+@pytest.mark.parametrize("c_in, c_out, height, width", [
+    (64, 128, 4, 4),    # mini-Xception's last shortcut: one tile of pixels
+    (16, 16, 60, 60),   # 3600 pixels
+    (64, 64, 15, 15),   # 225 pixels: the last tile shifted back
+    (3, 19, 5, 7),      # 35 pixels, C_out not a multiple of 16: both last blocks shifted back
+    (1, 16, 1, 16),     # one input channel, one channel block, one tile
+])
+@pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.2), (3, 0.0)])
+def test_pointwise_tiled16_matches_reference(c_in, c_out, height, width, act, alpha):
+    rng = np.random.default_rng(c_in * 7 + c_out + height)
+    x, w, b = conv_case(rng, c_in, c_out, height, width, 1, 1, 1)
+    x *= 8   # values past relu6's cap
+    out = np.full((c_out, height, width), np.nan, np.float32)
+    K.pointwise_tiled16(x, K.pointwise_tiled16_weights(w), b, out, act, alpha)
+    assert_close(out, R.conv2d(x, w, b, act=act, alpha=alpha))
+
+
+@SETTINGS
+@given(c_in=st.integers(1, 70), c_out=st.integers(16, 40), height=st.integers(1, 20), width=st.integers(1, 20),
+       act=st.sampled_from([0, 1, 2, 3]), seed=st.integers(0, 2 ** 16))
+def test_pointwise_tiled16_property(c_in, c_out, height, width, act, seed):
+    """Any map of at least 16 pixels; x and out lie between +inf cells in memory, so a read or write past them
+    shows."""
+    assume(height * width >= 16)
+    rng = np.random.default_rng(seed)
+    _, w, b = conv_case(rng, c_in, c_out, height, width, 1, 1, 1)
+    x = fenced(rng, (c_in, height, width))
+    out = fenced(rng, (c_out, height, width))
+    out[...] = np.nan
+    K.pointwise_tiled16(x, K.pointwise_tiled16_weights(w), b, out, act, 0.1)
+    assert_close(out, R.conv2d(x, w, b, act=act, alpha=0.1))
+    assert np.all(out.base[:32] == np.inf) and np.all(out.base[32 + out.size:] == np.inf)
+
+
+def test_pointwise_tiled16_activations_keep_nan_like_the_flat_kernels():
+    x = np.zeros((1, 4, 4), np.float32)
+    x[0, 1, 2] = np.nan
+    w = np.ones((16, 1, 1, 1), np.float32)
+    b = np.zeros(16, np.float32)
+    for act, keeps in [(0, True), (1, False), (2, True), (3, False)]:
+        out = np.full((16, 4, 4), 7.0, np.float32)
+        K.pointwise_tiled16(x, K.pointwise_tiled16_weights(w), b, out, act, 0.1)
+        assert np.isnan(out[:, 1, 2]).all() == keeps
+        assert (out[:, 1, 2] == 0).all() == (not keeps)
+        out[:, 1, 2] = 0
+        assert (out == 0).all()
 
 
 def test_pointwise_tiled_activations_keep_nan_like_the_flat_kernels():

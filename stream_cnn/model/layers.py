@@ -452,6 +452,14 @@ class _ConvBase(Layer):
     # 19.4 -> 14.9, 8 -> 16 on 60x60 9.8 -> 9.4. Below 64 pixels its tile does not fit the map.
     POINTWISE_TILED_MIN_PIXELS = 64
 
+    @staticmethod
+    def _tiled16_pays(c_in, c_out, pixels):
+        """True if a stride-1 1x1 conv runs as kernels.pointwise_tiled16 (tiles of 16 channels x 16 pixels): with
+        16-float vectors, at least 16 output channels and pixels, except maps of whole 64-pixel tiles with many
+        input channels, where pointwise_tiled stays ahead (see conv.py: 128 -> 128 on 8x8 11.2 vs 12.1 us)."""
+        return (wide_vectors() and c_out >= kernels.POINTWISE16_TILE and pixels >= kernels.POINTWISE16_TILE
+                and not (pixels % 64 == 0 and c_in >= 64))
+
     def _plan_pointwise(self, runtime, x, out):
         """A stride-1 unpadded 1x1 conv of x into out (x already subsampled for a strided one)."""
         pixels = out.shape[1] * out.shape[2]
@@ -459,6 +467,13 @@ class _ConvBase(Layer):
         if target is not out:   # out is the interior of its readers' padded buffer (writes_at_offset)
             runtime.step(kernels.pointwise_rows_into, x, kernels.pointwise_tiled_weights(self.run_weight),
                          self.run_bias, target, top, left, self.run_act, self.run_alpha)
+            return
+        if self._tiled16_pays(x.shape[0], out.shape[0], pixels):
+            own_act = self.run_act in kernels.FLAT_ACTIVATIONS
+            runtime.step(kernels.pointwise_tiled16, x, kernels.pointwise_tiled16_weights(self.run_weight),
+                         self.run_bias, out, self.run_act if own_act else 0, self.run_alpha)
+            if not own_act:
+                runtime.step(kernels.activation, out, out, self.run_act, self.run_alpha)
             return
         if pixels >= self.POINTWISE_TILED_MIN_PIXELS and out.shape[0] >= 4:
             own_act = self.run_act in kernels.FLAT_ACTIVATIONS

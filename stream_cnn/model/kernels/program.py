@@ -40,6 +40,7 @@ from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_in
                                            conv_patches,
                                            depthwise3x3_flat, depthwise3x3_same, depthwise3x3_same_flat, pad_into,
                                            pointwise_rows_into, pointwise_small, pointwise_tiled,
+                                           pointwise_tiled16,
                                            subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
@@ -88,6 +89,7 @@ OP_DEPTHWISE3X3_SAME_FLAT = 31
 OP_POINTWISE_TILED = 32
 OP_CONV3X3_TILED = 33
 OP_POINTWISE_ROWS_INTO = 34
+OP_POINTWISE_TILED16 = 35
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -120,6 +122,7 @@ KERNEL_OPS = {
     max_pool3s2_add: (OP_MAX_POOL3S2_ADD, "333iiii"),
     pointwise_small: (OP_POINTWISE_SMALL, "34131if"),
     pointwise_tiled: (OP_POINTWISE_TILED, "3313if"),
+    pointwise_tiled16: (OP_POINTWISE_TILED16, "3313if"),
     conv3x3_tiled: (OP_CONV3X3_TILED, "3313iiif"),
     pointwise_rows_into: (OP_POINTWISE_ROWS_INTO, "3313iiif"),
     conv_channels_last: (OP_CONV_CHANNELS_LAST, "34131if"),
