@@ -372,6 +372,8 @@ calls = {
     "max_pool3s2_add": (K.max_pool3s2_add, (x, pool_out, xp, 0, 1, 1, 1)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
     "pointwise_tiled": (K.pointwise_tiled, (x, K.pointwise_tiled_weights(w1), b, out, 2, 0.1)),
+    "pointwise_rows16_into": (K.pointwise_rows16_into, (f32(4, 2, 32), K.pointwise_tiled16_weights(np.tile(w1, (4, 1, 1, 1))),
+                                                        np.tile(b, 4), f32(32, 4, 34), 1, 1, 1, 0.0)),
     "pointwise_tiled16": (K.pointwise_tiled16, (x, K.pointwise_tiled16_weights(np.tile(w1, (2, 1, 1, 1))),
                                                 np.tile(b, 2), f32(16, 8, 8), 2, 0.1)),
     "pointwise_rows_into": (K.pointwise_rows_into, (f32(4, 2, 32), K.pointwise_tiled_weights(w1), b, f32(8, 4, 34), 1, 1,
@@ -414,7 +416,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 42   # every kernel the probe calls reported back
+    assert len(extra) == 43   # every kernel the probe calls reported back
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -702,6 +704,23 @@ def test_pointwise_rows_into_property(c_in, c_out, height, width, act, seed):
     out = np.full((c_out, height, width), np.nan, np.float32)
     K.pointwise_rows_into(x, K.pointwise_tiled_weights(w), b, out, 0, 0, act, 0.1)
     assert_close(out, R.conv2d(x, w, b, act=act, alpha=0.1))
+
+
+@SETTINGS
+@given(c_in=st.integers(1, 40), c_out=st.integers(16, 35), height=st.integers(1, 7), width=st.integers(16, 70),
+       top=st.integers(0, 2), left=st.integers(0, 2), act=st.sampled_from([0, 1, 2, 3]), seed=st.integers(0, 2 ** 16))
+def test_pointwise_rows16_into_writes_the_conv_at_the_corner_only(c_in, c_out, height, width, top, left, act, seed):
+    """pointwise_rows16_into: the 1x1 conv written at (top, left) of a bigger NaN buffer, nothing else written;
+    rows of 16 to 70 columns (the last tile of each row shifted back), C_out not a multiple of 16."""
+    rng = np.random.default_rng(seed)
+    x, w, b = conv_case(rng, c_in, c_out, height, width, 1, 1, 1)
+    x *= 8   # values past relu6's cap
+    target = np.full((c_out, height + 2 * top + 1, width + 2 * left + 1), np.nan, np.float32)
+    K.pointwise_rows16_into(x, K.pointwise_tiled16_weights(w), b, target, top, left, act, 0.1)
+    assert_close(target[:, top:top + height, left:left + width], R.conv2d(x, w, b, act=act, alpha=0.1))
+    outside = np.ones(target.shape, bool)
+    outside[:, top:top + height, left:left + width] = False
+    assert np.isnan(target[outside]).all()
 
 
 @pytest.mark.parametrize("c_in, c_out, height, width", [

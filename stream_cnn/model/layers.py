@@ -465,6 +465,10 @@ class _ConvBase(Layer):
         pixels = out.shape[1] * out.shape[2]
         target, top, left = runtime.storage(out)
         if target is not out:   # out is the interior of its readers' padded buffer (writes_at_offset)
+            if self._tiled16_pays(x.shape[0], out.shape[0], pixels):   # maps >= 32 wide: whole 16-pixel tiles
+                runtime.step(kernels.pointwise_rows16_into, x, kernels.pointwise_tiled16_weights(self.run_weight),
+                             self.run_bias, target, top, left, self.run_act, self.run_alpha)
+                return
             runtime.step(kernels.pointwise_rows_into, x, kernels.pointwise_tiled_weights(self.run_weight),
                          self.run_bias, target, top, left, self.run_act, self.run_alpha)
             return

@@ -716,6 +716,29 @@ def pointwise_tiled16(x, wp, b, out, act, alpha):
         start += POINTWISE16_TILE
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def pointwise_rows16_into(x, wp, b, out, out_top, out_left, act, alpha):
+    """pointwise_tiled16 written at out[oc, out_top + y, out_left + x] for the (C_out, H, W) result (nothing else
+    of out is written), so a 1x1 conv can write straight into its readers' padded buffer (as pointwise_rows_into):
+    tiles of 16 pixels within a row, the last one of each row shifted back. Needs C_out >= 16 and W >= 16.
+    Mini-Xception's 8 -> 16 channels on 60x60 into 62x62: pointwise_rows_into 9.7 -> 8.0 us."""
+    c_in, height, width = x.shape
+    c_out, out_h, out_w = out.shape
+    x_flat = x.reshape(c_in, height * width)
+    out_flat = out.reshape(c_out, out_h * out_w)
+    leaky, slope, cap = _piecewise_params_jit(act, alpha)
+    for y in range(height):
+        start = 0
+        while start < width:
+            col = min(start, width - POINTWISE16_TILE)
+            p = y * width + col
+            q = (out_top + y) * out_w + out_left + col
+            for block in range(wp.shape[0]):
+                pointwise_tile16(x_flat, p, wp[block], b, min(POINTWISE16_TILE * block, c_out - POINTWISE16_TILE),
+                                 out_flat, q, leaky, slope, cap)
+            start += POINTWISE16_TILE
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _pointwise_strided(xp, w, b, out, sh, sw, act, alpha, oc_start, oc_stop):
     """1x1, groups 1, any stride or padding (e.g. Xception's stride-2 shortcut convs), one output row at a time.
