@@ -374,6 +374,8 @@ calls = {
     "pointwise_tiled": (K.pointwise_tiled, (x, K.pointwise_tiled_weights(w1), b, out, 2, 0.1)),
     "pointwise_rows16_into": (K.pointwise_rows16_into, (f32(4, 2, 32), K.pointwise_tiled16_weights(np.tile(w1, (4, 1, 1, 1))),
                                                         np.tile(b, 4), f32(32, 4, 34), 1, 1, 1, 0.0)),
+    "pointwise_strided16": (K.pointwise_strided16, (xp, K.pointwise_tiled16_weights(np.tile(w1, (2, 1, 1, 1))),
+                                                    np.tile(b, 2), f32(16, 4, 4), 1, 1, 3, 0.0)),
     "pointwise_tiled16": (K.pointwise_tiled16, (x, K.pointwise_tiled16_weights(np.tile(w1, (2, 1, 1, 1))),
                                                 np.tile(b, 2), f32(16, 8, 8), 2, 0.1)),
     "pointwise_rows_into": (K.pointwise_rows_into, (f32(4, 2, 32), K.pointwise_tiled_weights(w1), b, f32(8, 4, 34), 1, 1,
@@ -416,7 +418,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 43   # every kernel the probe calls reported back
+    assert len(extra) == 44   # every kernel the probe calls reported back
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -755,6 +757,30 @@ def test_pointwise_tiled16_property(c_in, c_out, height, width, act, seed):
     K.pointwise_tiled16(x, K.pointwise_tiled16_weights(w), b, out, act, 0.1)
     assert_close(out, R.conv2d(x, w, b, act=act, alpha=0.1))
     assert np.all(out.base[:32] == np.inf) and np.all(out.base[32 + out.size:] == np.inf)
+
+
+@SETTINGS
+@given(c_in=st.integers(1, 40), c_out=st.integers(16, 35), out_h=st.integers(1, 6), out_w=st.integers(1, 40),
+       top=st.integers(0, 2), left=st.integers(0, 2), extra=st.integers(0, 2), act=st.sampled_from([0, 1, 2, 3]),
+       seed=st.integers(0, 2 ** 16))
+def test_pointwise_strided16_is_the_conv_of_every_other_pixel(c_in, c_out, out_h, out_w, top, left, extra, act,
+                                                               seed):
+    """The 1x1 stride-2 conv read from the map's corner in a bigger buffer, rows of 1 to 40 outputs (chunks of
+    16, the last masked), maps of odd and even size; x lies between +inf cells in memory and the cells of its
+    buffer outside the strided pixels are +inf too, so using any of them shows; out lies between -5 cells that
+    must stay."""
+    rng = np.random.default_rng(seed)
+    height, width = 2 * out_h - 1 + extra % 2, 2 * out_w - 1 + extra // 2
+    _, w, b = conv_case(rng, c_in, c_out, 1, 1, 1, 1, 1)
+    xp = fenced(rng, (c_in, top + height + 1, left + width + 1))
+    picked = xp[:, top:top + height:2, left:left + width:2].copy()
+    xp[...] = np.inf
+    xp[:, top:top + height:2, left:left + width:2] = picked
+    out = fenced(rng, (c_out, out_h, out_w), fence=-5.0)
+    out[...] = np.nan
+    K.pointwise_strided16(xp, K.pointwise_tiled16_weights(w), b, out, top, left, act, 0.1)
+    assert_close(out, R.conv2d(picked, w, b, act=act, alpha=0.1))
+    assert np.all(out.base[:32] == -5.0) and np.all(out.base[32 + out.size:] == -5.0)
 
 
 def test_pointwise_tiled16_activations_keep_nan_like_the_flat_kernels():

@@ -338,6 +338,15 @@ class _ConvBase(Layer):
                 runtime.step(kernels.activation, out, out, self.run_act, self.run_alpha)
             return
         x = self._padded_input(runtime, input_names, inputs)
+        if self._strided16_pays(runtime, x, out):
+            # reads every other pixel itself (from the map's corner in its padded buffer): no subsample copy
+            source, top, left = runtime.storage(x)
+            own_act = self.run_act in kernels.FLAT_ACTIVATIONS
+            runtime.step(kernels.pointwise_strided16, source, kernels.pointwise_tiled16_weights(self.run_weight),
+                         self.run_bias, out, top, left, self.run_act if own_act else 0, self.run_alpha)
+            if not own_act:
+                runtime.step(kernels.activation, out, out, self.run_act, self.run_alpha)
+            return
         if self.kernel == (1, 1) and self.groups == 1 and self.stride != (1, 1):
             # A strided 1x1 conv reads every other pixel: gathers in the inner loop ran at ~6 GMAC/s. Copying
             # the pixels it reads into a dense map first (one gather per input value, not one per MAC) lets the
@@ -451,6 +460,20 @@ class _ConvBase(Layer):
     # on 8x8 17 / 18 -> 6.1, 64 -> 64 on 15x15 21.5 -> 11.9, 32 -> 32 on 30x30 18.4 -> 12.5, 16 -> 16 on 60x60
     # 19.4 -> 14.9, 8 -> 16 on 60x60 9.8 -> 9.4. Below 64 pixels its tile does not fit the map.
     POINTWISE_TILED_MIN_PIXELS = 64
+
+    # Output rows from which a 1x1 stride-2 conv runs as kernels.pointwise_strided16 (16-output tiles within a row)
+    # instead of subsample_into + a stride-1 kernel: 8 -> 16 channels to 30x30 1.6 + 2.4 -> 2.6 us, 16 -> 32 to
+    # 15x15 1.1 + 2.0 -> 2.2; on rows of 8 or 4 outputs half or more of its lanes idle (32 -> 64 to 8x8 0.9 + 1.8 vs
+    # 3.6, 64 -> 128 to 4x4 0.9 + 1.9 vs 7.0).
+    STRIDED16_MIN_WIDTH = 15
+
+    def _strided16_pays(self, runtime, x, out):
+        """True if plan() runs the layer as kernels.pointwise_strided16 (reading x, or the padded buffer x lives
+        in, at stride 2; out must be a plain map)."""
+        return (self.kernel == (1, 1) and self.groups == 1 and self.stride == (2, 2) and self.dilation == (1, 1)
+                and not any(self.pads) and out.shape[2] >= self.STRIDED16_MIN_WIDTH
+                and self._tiled16_pays(x.shape[0], out.shape[0], kernels.POINTWISE16_TILE)
+                and runtime.storage(out)[0] is out)
 
     @staticmethod
     def _tiled16_pays(c_in, c_out, pixels):

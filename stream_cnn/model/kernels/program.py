@@ -40,7 +40,7 @@ from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_in
                                            conv_patches,
                                            depthwise3x3_flat, depthwise3x3_same, depthwise3x3_same_flat, pad_into,
                                            pointwise_rows_into, pointwise_small, pointwise_tiled,
-                                           pointwise_rows16_into, pointwise_tiled16,
+                                           pointwise_rows16_into, pointwise_strided16, pointwise_tiled16,
                                            subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
@@ -91,6 +91,7 @@ OP_CONV3X3_TILED = 33
 OP_POINTWISE_ROWS_INTO = 34
 OP_POINTWISE_TILED16 = 35
 OP_POINTWISE_ROWS16_INTO = 36
+OP_POINTWISE_STRIDED16 = 37
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -125,6 +126,7 @@ KERNEL_OPS = {
     pointwise_tiled: (OP_POINTWISE_TILED, "3313if"),
     pointwise_tiled16: (OP_POINTWISE_TILED16, "3313if"),
     pointwise_rows16_into: (OP_POINTWISE_ROWS16_INTO, "3313iiif"),
+    pointwise_strided16: (OP_POINTWISE_STRIDED16, "3313iiif"),
     conv3x3_tiled: (OP_CONV3X3_TILED, "3313iiif"),
     pointwise_rows_into: (OP_POINTWISE_ROWS_INTO, "3313iiif"),
     conv_channels_last: (OP_CONV_CHANNELS_LAST, "34131if"),

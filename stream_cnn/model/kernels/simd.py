@@ -186,6 +186,61 @@ def _is_matrix(ty):
     return isinstance(ty, types.Array) and ty.dtype == types.float32 and ty.ndim == 2 and ty.layout == "C"
 
 
+def _pointwise_tile16_codegen(context, builder, x_arr, p_v, wb_arr, b_arr, oc_v, out_arr, q_v, leaky_v, slope_v,
+                              cap_v, count_v):
+    """The body of pointwise_tile16 / pointwise_tile16_s2: count_v None reads 16 contiguous pixels of x and stores
+    16, else reads the even columns of 2 count - 1 values (stride 2) and stores count."""
+    int64 = ir.IntType(64)
+    c_in, x_pitch = cgutils.unpack_tuple(builder, x_arr.shape, 2)
+    out_pitch = cgutils.unpack_tuple(builder, out_arr.shape, 2)[1]
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V, [_V, _V, _V]), "llvm.fma.v16f32")
+    lanes = ir.Constant(_IV, list(range(_LANES)))
+    if count_v is not None:
+        count32 = builder.trunc(count_v, _I32)
+        kept = builder.icmp_signed("<", lanes, _splat(builder, count32))
+        read = _splat(builder, builder.sub(builder.mul(count32, _I32(2)), _I32(1)))
+        read_masks = [builder.icmp_signed("<", ir.Constant(_IV, [_LANES * h + k for k in range(_LANES)]), read)
+                      for h in range(2)]
+    # allocas in the entry block, promoted to registers by LLVM (they never escape)
+    sums = [cgutils.alloca_once(builder, _V) for _ in range(_LANES)]
+    for j in range(_LANES):
+        bias = builder.load(builder.gep(b_arr.data, [builder.add(oc_v, int64(j))]))
+        builder.store(_splat(builder, bias), sums[j])
+    zero = ir.Constant(_V, [0.0] * _LANES)
+    with cgutils.for_range(builder, c_in) as loop:
+        k = loop.index
+        row = builder.gep(x_arr.data, [builder.add(builder.mul(k, x_pitch), p_v)])
+        if count_v is None:
+            values = builder.load(builder.bitcast(row, _V.as_pointer()), align=4)
+        else:
+            halves = [_masked_load(builder, builder.gep(row, [int64(_LANES * h)]), read_masks[h], zero)
+                      for h in range(2)]
+            values = builder.shuffle_vector(halves[0], halves[1], ir.Constant(_IV, [2 * i for i in range(_LANES)]))
+        weights = builder.gep(wb_arr.data, [builder.mul(k, int64(_LANES))])
+        for j in range(_LANES):
+            weight = _splat(builder, builder.load(builder.gep(weights, [int64(j)])))
+            builder.store(builder.call(fma, [weight, values, builder.load(sums[j])]), sums[j])
+    slope_vector, cap_vector = _splat(builder, slope_v), _splat(builder, cap_v)
+    leaky_mask = builder.icmp_signed("!=", _splat(builder, builder.zext(leaky_v, _I32)),
+                                     ir.Constant(_IV, [0] * _LANES))
+    for j in range(_LANES):
+        v = builder.load(sums[j])
+        below = builder.select(leaky_mask, builder.fmul(slope_vector, v), zero)
+        y = builder.select(builder.fcmp_ordered(">", v, zero), v, below)
+        y = builder.select(builder.fcmp_ordered(">", y, cap_vector), cap_vector, y)
+        row = builder.gep(out_arr.data, [builder.add(builder.mul(builder.add(oc_v, int64(j)), out_pitch), q_v)])
+        if count_v is None:
+            builder.store(y, builder.bitcast(row, _V.as_pointer()), align=4)
+        else:
+            _masked_store(builder, y, row, kept)
+
+
+def _pointwise_tile16_types_ok(x, wb, b, out, ints, leaky, slope, cap):
+    return (_is_matrix(x) and _is_matrix(wb) and _is_matrix(out) and _is_row(b)
+            and all(isinstance(a, types.Integer) for a in ints) and isinstance(leaky, types.Boolean)
+            and slope == types.float32 and cap == types.float32)
+
+
 @intrinsic
 def pointwise_tile16(typingctx, x, p, wb, b, oc, out, q, leaky, slope, cap):
     """out[oc + j, q + i] = act(b[oc + j] + sum over k of wb[k, j] * x[k, p + i]) for j, i < 16: a tile of 16
@@ -195,44 +250,34 @@ def pointwise_tile16(typingctx, x, p, wb, b, oc, out, q, leaky, slope, cap):
     The 16 running sums are 16 vectors (zmm registers) across the whole loop over the input channels, each step one
     load of 16 pixels of x, 16 broadcast weights and 16 FMAs. Written in Numba (16 statements over a register_tile
     of 256) LLVM fully unrolled the 16-wide loops before vectorising and left the bias and store loops scalar."""
-    if not (_is_matrix(x) and _is_matrix(wb) and _is_matrix(out) and _is_row(b)
-            and all(isinstance(a, types.Integer) for a in (p, oc, q)) and isinstance(leaky, types.Boolean)
-            and slope == types.float32 and cap == types.float32):
+    if not _pointwise_tile16_types_ok(x, wb, b, out, (p, oc, q), leaky, slope, cap):
         return None
     signature = types.void(x, p, wb, b, oc, out, q, leaky, slope, cap)
 
     def codegen(context, builder, signature, args):
-        p_v, oc_v, q_v, leaky_v, slope_v, cap_v = args[1], args[4], args[6], args[7], args[8], args[9]
         x_arr, wb_arr, b_arr, out_arr = [context.make_array(signature.args[k])(context, builder, args[k])
                                          for k in (0, 2, 3, 5)]
-        int64 = ir.IntType(64)
-        c_in, x_pitch = cgutils.unpack_tuple(builder, x_arr.shape, 2)
-        out_pitch = cgutils.unpack_tuple(builder, out_arr.shape, 2)[1]
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V, [_V, _V, _V]), "llvm.fma.v16f32")
-        # allocas in the entry block, promoted to registers by LLVM (they never escape)
-        sums = [cgutils.alloca_once(builder, _V) for _ in range(_LANES)]
-        for j in range(_LANES):
-            bias = builder.load(builder.gep(b_arr.data, [builder.add(oc_v, int64(j))]))
-            builder.store(_splat(builder, bias), sums[j])
-        with cgutils.for_range(builder, c_in) as loop:
-            k = loop.index
-            row = builder.gep(x_arr.data, [builder.add(builder.mul(k, x_pitch), p_v)])
-            values = builder.load(builder.bitcast(row, _V.as_pointer()), align=4)
-            weights = builder.gep(wb_arr.data, [builder.mul(k, int64(_LANES))])
-            for j in range(_LANES):
-                weight = _splat(builder, builder.load(builder.gep(weights, [int64(j)])))
-                builder.store(builder.call(fma, [weight, values, builder.load(sums[j])]), sums[j])
-        zero = ir.Constant(_V, [0.0] * _LANES)
-        slope_vector, cap_vector = _splat(builder, slope_v), _splat(builder, cap_v)
-        leaky_vector = _splat(builder, builder.zext(leaky_v, _I32) if leaky_v.type != _I32 else leaky_v)
-        leaky_mask = builder.icmp_signed("!=", leaky_vector, ir.Constant(_IV, [0] * _LANES))
-        for j in range(_LANES):
-            v = builder.load(sums[j])
-            below = builder.select(leaky_mask, builder.fmul(slope_vector, v), zero)
-            y = builder.select(builder.fcmp_ordered(">", v, zero), v, below)
-            y = builder.select(builder.fcmp_ordered(">", y, cap_vector), cap_vector, y)
-            row = builder.gep(out_arr.data, [builder.add(builder.mul(builder.add(oc_v, int64(j)), out_pitch), q_v)])
-            builder.store(y, builder.bitcast(row, _V.as_pointer()), align=4)
+        _pointwise_tile16_codegen(context, builder, x_arr, args[1], wb_arr, b_arr, args[4], out_arr, args[6],
+                                  args[7], args[8], args[9], None)
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+@intrinsic
+def pointwise_tile16_s2(typingctx, x, p, wb, b, oc, out, q, count, leaky, slope, cap):
+    """pointwise_tile16 reading every other pixel: out[oc + j, q + i] = act(b[oc + j] + sum over k of wb[k, j] *
+    x[k, p + 2 i]) for i < count (1..16), j < 16. A strided 1x1 conv (Xception's shortcuts) then needs no
+    subsampled copy of its input: each step loads two masked vectors and keeps their even lanes."""
+    if not _pointwise_tile16_types_ok(x, wb, b, out, (p, oc, q, count), leaky, slope, cap):
+        return None
+    signature = types.void(x, p, wb, b, oc, out, q, count, leaky, slope, cap)
+
+    def codegen(context, builder, signature, args):
+        x_arr, wb_arr, b_arr, out_arr = [context.make_array(signature.args[k])(context, builder, args[k])
+                                         for k in (0, 2, 3, 5)]
+        _pointwise_tile16_codegen(context, builder, x_arr, args[1], wb_arr, b_arr, args[4], out_arr, args[6],
+                                  args[8], args[9], args[10], args[7])
         return context.get_dummy_value()
 
     return signature, codegen
