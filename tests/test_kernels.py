@@ -388,9 +388,15 @@ calls = {
     "subsample_into": (K.subsample_into, (xp, pool_out, 2, 2, 1, 1)),
     "max_pool_flat_add": (K.max_pool_flat_add, (xp, pool_out, xp, f32(K.flat_pool_scratch_size(xp.shape)), 3, 3, 2,
                                                 2, 1, 1)),
-    "max_pool3s2_add": (K.max_pool3s2_add, (x, pool_out, xp, f32(K.flat_pool_scratch_size(x.shape)), 1, 1)),
+    "max_pool3s2_add": (K.max_pool3s2_add, (x, pool_out, xp, 0, 1, 1, 1)),
     "pointwise_small": (K.pointwise_small, (x, w1, b, out, f32(4 * 64), 3, 0.0)),
     "pointwise_tiled": (K.pointwise_tiled, (x, K.pointwise_tiled_weights(w1), b, out, 2, 0.1)),
+    "pointwise_rows16_into": (K.pointwise_rows16_into, (f32(4, 2, 32), K.pointwise_tiled16_weights(np.tile(w1, (4, 1, 1, 1))),
+                                                        np.tile(b, 4), f32(32, 4, 34), 1, 1, 1, 0.0)),
+    "pointwise_strided16": (K.pointwise_strided16, (xp, K.pointwise_tiled16_weights(np.tile(w1, (2, 1, 1, 1))),
+                                                    np.tile(b, 2), f32(16, 4, 4), 1, 1, 3, 0.0)),
+    "pointwise_tiled16": (K.pointwise_tiled16, (x, K.pointwise_tiled16_weights(np.tile(w1, (2, 1, 1, 1))),
+                                                np.tile(b, 2), f32(16, 8, 8), 2, 0.1)),
     "pointwise_rows_into": (K.pointwise_rows_into, (f32(4, 2, 32), K.pointwise_tiled_weights(w1), b, f32(8, 4, 34), 1, 1,
                                                     1, 0.0)),
     "conv3x3_tiled": (K.conv3x3_tiled, (f32(4, 4, 34), K.conv3x3_tiled_weights(w3), b, f32(8, 4, 34), 1, 1, 3, 0.0)),
@@ -431,7 +437,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 41   # every kernel the probe calls reported back
+    assert len(extra) == 44   # every kernel the probe calls reported back
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -602,6 +608,24 @@ def test_subsample_into_takes_every_strided_pixel(stride, corner):
     np.testing.assert_array_equal(out, expected)
 
 
+@SETTINGS
+@given(channels=st.integers(1, 6), height=st.integers(1, 20), width=st.integers(1, 70), top=st.integers(0, 2),
+       left=st.integers(0, 2), seed=st.integers(0, 1000))
+def test_subsample_into_stride_2_rows_of_any_length(channels, height, width, top, left, seed):
+    """Stride 2 (copied 16 values at a time, the last chunk of a row masked): rows of 1 to 35 outputs, from any
+    corner; the buffer sits between +inf cells in memory and out starts as NaN, so a read past it or a missed or
+    write outside out shows (out lies between -5 cells)."""
+    rng = np.random.default_rng(seed)
+    xp = fenced(rng, (channels, top + height, left + width))
+    out_h, out_w = -(-height // 2), -(-width // 2)
+    out = fenced(rng, (channels, out_h, out_w), fence=-5.0)
+    out[...] = np.nan
+    K.subsample_into(xp, out, 2, 2, top, left)
+    np.testing.assert_array_equal(out, xp[:, top::2, left::2])
+    whole = out.base
+    assert np.all(whole[:32] == -5.0) and np.all(whole[32 + out.size:] == -5.0)
+
+
 @pytest.mark.parametrize("c_in, c_out, height, width", [
     (64, 128, 4, 4), (128, 16, 8, 8), (3, 4, 2, 2), (7, 6, 1, 5), (16, 9, 3, 3), (5, 5, 7, 9),
 ])
@@ -701,6 +725,95 @@ def test_pointwise_rows_into_property(c_in, c_out, height, width, act, seed):
     out = np.full((c_out, height, width), np.nan, np.float32)
     K.pointwise_rows_into(x, K.pointwise_tiled_weights(w), b, out, 0, 0, act, 0.1)
     assert_close(out, R.conv2d(x, w, b, act=act, alpha=0.1))
+
+
+@SETTINGS
+@given(c_in=st.integers(1, 40), c_out=st.integers(16, 35), height=st.integers(1, 7), width=st.integers(16, 70),
+       top=st.integers(0, 2), left=st.integers(0, 2), act=st.sampled_from([0, 1, 2, 3]), seed=st.integers(0, 2 ** 16))
+def test_pointwise_rows16_into_writes_the_conv_at_the_corner_only(c_in, c_out, height, width, top, left, act, seed):
+    """pointwise_rows16_into: the 1x1 conv written at (top, left) of a bigger NaN buffer, nothing else written;
+    rows of 16 to 70 columns (the last tile of each row shifted back), C_out not a multiple of 16."""
+    rng = np.random.default_rng(seed)
+    x, w, b = conv_case(rng, c_in, c_out, height, width, 1, 1, 1)
+    x *= 8   # values past relu6's cap
+    target = np.full((c_out, height + 2 * top + 1, width + 2 * left + 1), np.nan, np.float32)
+    K.pointwise_rows16_into(x, K.pointwise_tiled16_weights(w), b, target, top, left, act, 0.1)
+    assert_close(target[:, top:top + height, left:left + width], R.conv2d(x, w, b, act=act, alpha=0.1))
+    outside = np.ones(target.shape, bool)
+    outside[:, top:top + height, left:left + width] = False
+    assert np.isnan(target[outside]).all()
+
+
+@pytest.mark.parametrize("c_in, c_out, height, width", [
+    (64, 128, 4, 4),    # mini-Xception's last shortcut: one tile of pixels
+    (16, 16, 60, 60),   # 3600 pixels
+    (64, 64, 15, 15),   # 225 pixels: the last tile shifted back
+    (3, 19, 5, 7),      # 35 pixels, C_out not a multiple of 16: both last blocks shifted back
+    (1, 16, 1, 16),     # one input channel, one channel block, one tile
+])
+@pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.2), (3, 0.0)])
+def test_pointwise_tiled16_matches_reference(c_in, c_out, height, width, act, alpha):
+    rng = np.random.default_rng(c_in * 7 + c_out + height)
+    x, w, b = conv_case(rng, c_in, c_out, height, width, 1, 1, 1)
+    x *= 8   # values past relu6's cap
+    out = np.full((c_out, height, width), np.nan, np.float32)
+    K.pointwise_tiled16(x, K.pointwise_tiled16_weights(w), b, out, act, alpha)
+    assert_close(out, R.conv2d(x, w, b, act=act, alpha=alpha))
+
+
+@SETTINGS
+@given(c_in=st.integers(1, 70), c_out=st.integers(16, 40), height=st.integers(1, 20), width=st.integers(1, 20),
+       act=st.sampled_from([0, 1, 2, 3]), seed=st.integers(0, 2 ** 16))
+def test_pointwise_tiled16_property(c_in, c_out, height, width, act, seed):
+    """Any map of at least 16 pixels; x and out lie between +inf cells in memory, so a read or write past them
+    shows."""
+    assume(height * width >= 16)
+    rng = np.random.default_rng(seed)
+    _, w, b = conv_case(rng, c_in, c_out, height, width, 1, 1, 1)
+    x = fenced(rng, (c_in, height, width))
+    out = fenced(rng, (c_out, height, width))
+    out[...] = np.nan
+    K.pointwise_tiled16(x, K.pointwise_tiled16_weights(w), b, out, act, 0.1)
+    assert_close(out, R.conv2d(x, w, b, act=act, alpha=0.1))
+    assert np.all(out.base[:32] == np.inf) and np.all(out.base[32 + out.size:] == np.inf)
+
+
+@SETTINGS
+@given(c_in=st.integers(1, 40), c_out=st.integers(16, 35), out_h=st.integers(1, 6), out_w=st.integers(1, 40),
+       top=st.integers(0, 2), left=st.integers(0, 2), extra=st.integers(0, 2), act=st.sampled_from([0, 1, 2, 3]),
+       seed=st.integers(0, 2 ** 16))
+def test_pointwise_strided16_is_the_conv_of_every_other_pixel(c_in, c_out, out_h, out_w, top, left, extra, act,
+                                                               seed):
+    """The 1x1 stride-2 conv read from the map's corner in a bigger buffer, rows of 1 to 40 outputs (chunks of
+    16, the last masked), maps of odd and even size; x lies between +inf cells in memory and the cells of its
+    buffer outside the strided pixels are +inf too, so using any of them shows; out lies between -5 cells that
+    must stay."""
+    rng = np.random.default_rng(seed)
+    height, width = 2 * out_h - 1 + extra % 2, 2 * out_w - 1 + extra // 2
+    _, w, b = conv_case(rng, c_in, c_out, 1, 1, 1, 1, 1)
+    xp = fenced(rng, (c_in, top + height + 1, left + width + 1))
+    picked = xp[:, top:top + height:2, left:left + width:2].copy()
+    xp[...] = np.inf
+    xp[:, top:top + height:2, left:left + width:2] = picked
+    out = fenced(rng, (c_out, out_h, out_w), fence=-5.0)
+    out[...] = np.nan
+    K.pointwise_strided16(xp, K.pointwise_tiled16_weights(w), b, out, top, left, act, 0.1)
+    assert_close(out, R.conv2d(picked, w, b, act=act, alpha=0.1))
+    assert np.all(out.base[:32] == -5.0) and np.all(out.base[32 + out.size:] == -5.0)
+
+
+def test_pointwise_tiled16_activations_keep_nan_like_the_flat_kernels():
+    x = np.zeros((1, 4, 4), np.float32)
+    x[0, 1, 2] = np.nan
+    w = np.ones((16, 1, 1, 1), np.float32)
+    b = np.zeros(16, np.float32)
+    for act, keeps in [(0, True), (1, False), (2, True), (3, False)]:
+        out = np.full((16, 4, 4), 7.0, np.float32)
+        K.pointwise_tiled16(x, K.pointwise_tiled16_weights(w), b, out, act, 0.1)
+        assert np.isnan(out[:, 1, 2]).all() == keeps
+        assert (out[:, 1, 2] == 0).all() == (not keeps)
+        out[:, 1, 2] = 0
+        assert (out == 0).all()
 
 
 def test_pointwise_tiled_activations_keep_nan_like_the_flat_kernels():
@@ -806,21 +919,37 @@ def test_depthwise3x3_same_flat_matches_reference(channels, mult, height, width,
     assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, alpha))
 
 
+def fenced(rng, shape, fence=np.inf):
+    """A C-contiguous float32 array of `shape` with uniform values, lying inside a buffer whose cells before and
+    after it hold `fence`: a kernel reading past either end would pick those up."""
+    size = int(np.prod(shape))
+    buffer = np.full(size + 64, fence, np.float32)
+    view = buffer[32:32 + size].reshape(shape)
+    view[...] = uniform(rng, shape)
+    return view
+
+
 @SETTINGS
-@given(channels=st.integers(1, 40), half_h=st.integers(1, 32), half_w=st.integers(1, 32), seed=st.integers(0, 1000))
-def test_max_pool3s2_add_matches_reference_same_pool_then_add(channels, half_h, half_w, seed):
-    """The 3x3 stride-2 "same" pool of an even map read unpadded, plus the residual, written at an offset into a
-    bordered buffer: bit for bit the reference, border untouched; several channels per chunk on small maps
-    (their flat passes cross channel edges), scratch starts as NaN."""
+@given(channels=st.integers(1, 20), height=st.integers(1, 40), width=st.integers(1, 72),
+       pads=st.sampled_from([(0, 1, 0, 1), (1, 1, 1, 1), (0, 0, 0, 0), (1, 0, 1, 0), (2, 2, 2, 2), (0, 2, 1, 0)]),
+       seed=st.integers(0, 1000))
+def test_max_pool3s2_add_matches_reference_pool_then_add(channels, height, width, pads, seed):
+    """The 3x3 stride-2 pool read unpadded (its padding masked), plus the residual, written at an offset into a
+    bordered buffer: bit for bit the reference, border untouched; even and odd maps, "same" and explicit pads,
+    rows of 1 to 36 outputs (one, two and three 16-lane chunks, ragged ends). x and res sit between +inf cells in
+    memory, so a read outside the windows would show as +inf."""
+    top, bottom, left, right = pads
+    assume(height + top + bottom >= 3 and width + left + right >= 3)
     rng = np.random.default_rng(seed)
-    x = uniform(rng, (channels, 2 * half_h, 2 * half_w))
-    res = uniform(rng, (channels, half_h, half_w))
-    expected = R.max_pool(x, (3, 3), (2, 2), (0, 1, 0, 1)) + res
-    big = np.full((channels, half_h + 2, half_w + 3), -7.0, np.float32)
-    K.max_pool3s2_add(x, res, big, np.full(K.flat_pool_scratch_size(x.shape), np.nan, np.float32), 1, 2)
-    np.testing.assert_array_equal(big[:, 1:1 + half_h, 2:2 + half_w], expected)
+    x = fenced(rng, (channels, height, width))
+    pooled = R.max_pool(x, (3, 3), (2, 2), pads)
+    res = fenced(rng, pooled.shape)
+    out_h, out_w = pooled.shape[1:]
+    big = np.full((channels, out_h + 2, out_w + 3), -7.0, np.float32)
+    K.max_pool3s2_add(x, res, big, top, left, 1, 2)
+    np.testing.assert_array_equal(big[:, 1:1 + out_h, 2:2 + out_w], pooled + res)
     border = np.ones(big.shape, bool)
-    border[:, 1:1 + half_h, 2:2 + half_w] = False
+    border[:, 1:1 + out_h, 2:2 + out_w] = False
     assert np.all(big[border] == -7.0)
 
 

@@ -469,7 +469,7 @@ def test_flat_conv_writes_into_its_readers_padded_buffer():
     """A 3x3 conv planned as conv3x3_flat whose readers are a padded depthwise conv and a strided 1x1 shortcut (
     mini-Xception's conv2) writes its map straight into the depthwise conv's padded buffer (conv3x3_flat_into, or
     conv3x3_tiled on maps at least 32 wide): no pad copy runs, values and buffer() as the reference. The pool after the pointwise conv reads its map
-    unpadded when it is even-sized (max_pool3s2_add)."""
+    unpadded, even- or odd-sized (max_pool3s2_add)."""
     from stream_cnn.model.kernels import program
 
     layers = [
@@ -494,16 +494,47 @@ def test_flat_conv_writes_into_its_readers_padded_buffer():
         padded_channels = [int(row[1 + program.ARRAY_FIELDS + 2]) for _, args in model.program.steps
                            for row in args[0] if row[0] == program.OP_PAD]
         assert 6 not in padded_channels
-        # the pool of pw's map: on an even map (16x16) read unpadded by max_pool3s2_add (pw writes a plain map), on
-        # an odd one (27x36) padded, and pw (36 wide) writes straight into that padded buffer: no copy either way
-        even = shape[1] % 2 == 0
-        assert (program.OP_MAX_POOL3S2_ADD in ops) == even and 8 not in padded_channels
-        assert (program.OP_POINTWISE_ROWS_INTO in ops) == (not even)
+        # the pool of pw's map, even (16x16) or odd (27x36), read unpadded by max_pool3s2_add (its padding
+        # masked): pw writes a plain map, no copy
+        assert program.OP_MAX_POOL3S2_ADD in ops and 8 not in padded_channels
+        assert program.OP_POINTWISE_ROWS_INTO not in ops and program.OP_MAX_POOL_FLAT_ADD not in ops
         x = model_input(model.config)
         reference = model.reference_outputs(x)
         assert close(model.forward(x), reference["s"])
         for name in ("c2", "short", "dw", "sum"):
             assert close(model.buffer(name), reference[name]), name
+
+
+def test_wide_strided_shortcut_reads_its_input_at_stride_2_without_a_copy():
+    """A 1x1 stride-2 conv with >= 16 filters and output rows >= 15 wide runs as pointwise_strided16 on its input
+    where it lives (here the padded buffer its depthwise sibling reads): no subsample copy; a narrow one keeps
+    subsample_into; values as the reference."""
+    from stream_cnn._numba_cpu import wide_vectors
+    from stream_cnn.model.kernels import program
+
+    layers = [
+        {"name": "c1", "type": "conv2d", "filters": 8, "kernel": 3, "activation": "relu"},
+        {"name": "short", "type": "conv2d", "filters": 16, "kernel": 1, "stride": 2, "padding": "same"},
+        {"name": "dw", "type": "conv2d", "inputs": ["c1"], "filters": 8, "kernel": 3, "padding": "same",
+         "groups": 8},
+        {"name": "pw", "type": "conv2d", "filters": 16, "kernel": 1},
+        {"name": "pool", "type": "max_pool", "kernel": 3, "stride": 2, "padding": "same"},
+        {"name": "sum", "type": "add", "inputs": ["pool", "short"]},
+        {"name": "short2", "type": "conv2d", "filters": 32, "kernel": 1, "stride": 2, "padding": "same"},
+        {"name": "g", "type": "global_avg_pool", "inputs": ["short2"]},
+        {"name": "s", "type": "softmax"},
+    ]
+    model = Model(config_from(layers, shape=(1, 34, 32)), init_seed=11)
+    ops = [int(row[0]) for _, args in model.program.steps for row in args[0]]
+    if not wide_vectors():
+        pytest.skip("pointwise_strided16 is planned with 16-float vectors only")
+    # short: 32x30 -> 16x15 (strided16); short2: 16x15 -> 8x8, rows of 8 (subsample + a stride-1 kernel)
+    assert ops.count(program.OP_POINTWISE_STRIDED16) == 1 and ops.count(program.OP_SUBSAMPLE) == 1
+    x = model_input(model.config)
+    reference = model.reference_outputs(x)
+    assert close(model.forward(x), reference["s"])
+    for name in ("short", "sum", "short2"):
+        assert close(model.buffer(name), reference[name]), name
 
 
 def test_wide_pointwise_conv_writes_into_its_depthwise_readers_padded_buffer():

@@ -338,6 +338,15 @@ class _ConvBase(Layer):
                 runtime.step(kernels.activation, out, out, self.run_act, self.run_alpha)
             return
         x = self._padded_input(runtime, input_names, inputs)
+        if self._strided16_pays(runtime, x, out):
+            # reads every other pixel itself (from the map's corner in its padded buffer): no subsample copy
+            source, top, left = runtime.storage(x)
+            own_act = self.run_act in kernels.FLAT_ACTIVATIONS
+            runtime.step(kernels.pointwise_strided16, source, kernels.pointwise_tiled16_weights(self.run_weight),
+                         self.run_bias, out, top, left, self.run_act if own_act else 0, self.run_alpha)
+            if not own_act:
+                runtime.step(kernels.activation, out, out, self.run_act, self.run_alpha)
+            return
         if self.kernel == (1, 1) and self.groups == 1 and self.stride != (1, 1):
             # A strided 1x1 conv reads every other pixel: gathers in the inner loop ran at ~6 GMAC/s. Copying
             # the pixels it reads into a dense map first (one gather per input value, not one per MAC) lets the
@@ -452,13 +461,46 @@ class _ConvBase(Layer):
     # 19.4 -> 14.9, 8 -> 16 on 60x60 9.8 -> 9.4. Below 64 pixels its tile does not fit the map.
     POINTWISE_TILED_MIN_PIXELS = 64
 
+    # Output rows from which a 1x1 stride-2 conv runs as kernels.pointwise_strided16 (16-output tiles within a row)
+    # instead of subsample_into + a stride-1 kernel: 8 -> 16 channels to 30x30 1.6 + 2.4 -> 2.6 us, 16 -> 32 to
+    # 15x15 1.1 + 2.0 -> 2.2; on rows of 8 or 4 outputs half or more of its lanes idle (32 -> 64 to 8x8 0.9 + 1.8 vs
+    # 3.6, 64 -> 128 to 4x4 0.9 + 1.9 vs 7.0).
+    STRIDED16_MIN_WIDTH = 15
+
+    def _strided16_pays(self, runtime, x, out):
+        """True if plan() runs the layer as kernels.pointwise_strided16 (reading x, or the padded buffer x lives
+        in, at stride 2; out must be a plain map)."""
+        return (self.kernel == (1, 1) and self.groups == 1 and self.stride == (2, 2) and self.dilation == (1, 1)
+                and not any(self.pads) and out.shape[2] >= self.STRIDED16_MIN_WIDTH
+                and self._tiled16_pays(x.shape[0], out.shape[0], kernels.POINTWISE16_TILE)
+                and runtime.storage(out)[0] is out)
+
+    @staticmethod
+    def _tiled16_pays(c_in, c_out, pixels):
+        """True if a stride-1 1x1 conv runs as kernels.pointwise_tiled16 (tiles of 16 channels x 16 pixels): with
+        16-float vectors, at least 16 output channels and pixels, except maps of whole 64-pixel tiles with many
+        input channels, where pointwise_tiled stays ahead (see conv.py: 128 -> 128 on 8x8 11.2 vs 12.1 us)."""
+        return (wide_vectors() and c_out >= kernels.POINTWISE16_TILE and pixels >= kernels.POINTWISE16_TILE
+                and not (pixels % 64 == 0 and c_in >= 64))
+
     def _plan_pointwise(self, runtime, x, out):
         """A stride-1 unpadded 1x1 conv of x into out (x already subsampled for a strided one)."""
         pixels = out.shape[1] * out.shape[2]
         target, top, left = runtime.storage(out)
         if target is not out:   # out is the interior of its readers' padded buffer (writes_at_offset)
+            if self._tiled16_pays(x.shape[0], out.shape[0], pixels):   # maps >= 32 wide: whole 16-pixel tiles
+                runtime.step(kernels.pointwise_rows16_into, x, kernels.pointwise_tiled16_weights(self.run_weight),
+                             self.run_bias, target, top, left, self.run_act, self.run_alpha)
+                return
             runtime.step(kernels.pointwise_rows_into, x, kernels.pointwise_tiled_weights(self.run_weight),
                          self.run_bias, target, top, left, self.run_act, self.run_alpha)
+            return
+        if self._tiled16_pays(x.shape[0], out.shape[0], pixels):
+            own_act = self.run_act in kernels.FLAT_ACTIVATIONS
+            runtime.step(kernels.pointwise_tiled16, x, kernels.pointwise_tiled16_weights(self.run_weight),
+                         self.run_bias, out, self.run_act if own_act else 0, self.run_alpha)
+            if not own_act:
+                runtime.step(kernels.activation, out, out, self.run_act, self.run_alpha)
             return
         if pixels >= self.POINTWISE_TILED_MIN_PIXELS and out.shape[0] >= 4:
             own_act = self.run_act in kernels.FLAT_ACTIVATIONS
@@ -651,23 +693,20 @@ class MaxPool(_WindowPool):
             and (height + top + bottom) * (width + left + right) <= self.FLAT_MAX_PLANE
 
     def add_reads_unpadded(self):
-        """True if plan_add runs kernels.max_pool3s2_add (a 3x3 stride-2 "same" pool of an even map, read unpadded)
+        """True if plan_add runs kernels.max_pool3s2_add (a 3x3 stride-2 pool read unpadded, its padding masked)
         when its input is a plain map. The Model then keeps that input out of padded buffers: max_pool_flat_add on
-        the padded map measured 14.2 us against 12.8 for 16x60x60."""
-        _, height, width = self.input_shapes[0]
-        return (self.type == "max_pool" and self.kernel == (3, 3) and self.stride == (2, 2)
-                and tuple(self.pads) == (0, 1, 0, 1) and height % 2 == 0 and width % 2 == 0)
+        the padded map measured 14.2 us against 12.8 for 16x60x60 (now 6.6), and 64x15x15 with "same" padding
+        pad 3.7 + max_pool_flat_add 5.6 against 4.2 us."""
+        return self.type == "max_pool" and self.kernel == (3, 3) and self.stride == (2, 2)
 
     def plan_add(self, runtime, input_names, inputs, residual, out):
         """Emit this pool and the residual add after it as one max_pool_flat_add call: out = pool + residual
         (runs_flat() pools only; the Model checks). out may be the interior of a padded_output buffer."""
         x = inputs[0]
         if self.add_reads_unpadded() and runtime.interior(x) is None:
-            # "same" on an even map pads the bottom row and right column only: read the map unpadded, no pad
-            # copy (Xception's 16x60x60 pool + add 6.0 + 14.3 -> 14.3 us, 32x30x30 3.8 + 8.5 -> 9.5)
+            # read the map unpadded, no pad copy (Xception's 16x60x60 pool + add 6.0 + 14.3 -> 6.6 us)
             target, top, left = runtime.storage(out)
-            runtime.step(kernels.max_pool3s2_add, x, residual, target,
-                         runtime.scratch(kernels.flat_pool_scratch_size(x.shape)), top, left)
+            runtime.step(kernels.max_pool3s2_add, x, residual, target, self.pads[0], self.pads[2], top, left)
             return
         if any(self.pads):
             x = runtime.padded(input_names[0], x, self.pads, self.fill)

@@ -7,7 +7,7 @@ Pass `alpha` as a Python float and `act` as an int, so one compiled signature se
 Beyond the contract's kernels, the Model plans faster equivalents where they measured faster (each one is held
 to the NumPy twin by tests/test_kernels.py): conv3x3_flat and conv_patches (3x3 / small-map convs, optionally
 with the following 2x2 max pool fused; conv3x3_flat_into writes into a padded buffer), conv_channels_last (small-map heads), depthwise3x3_same and depthwise3x3_same_flat (padding without
-a pad copy), depthwise3x3_flat (depthwise 3x3 on narrow maps), pointwise_tiled and conv3x3_tiled (1x1 and 3x3 convs as products in register tiles, kernels/registers.py), pointwise_small (1x1 convs on few pixels), subsample_into (strided 1x1 convs), max_pool_separable,
+a pad copy), depthwise3x3_flat (depthwise 3x3 on narrow maps), pointwise_tiled, pointwise_tiled16 and conv3x3_tiled (1x1 and 3x3 convs as products in register tiles, kernels/registers.py, kernels/simd.py), pointwise_small (1x1 convs on few pixels), subsample_into (strided 1x1 convs), max_pool_separable,
 max_pool_flat, max_pool_flat_add (a pool and the residual add after it; max_pool3s2_add reads an even map unpadded), activate_inplace, winograd_conv (3x3
 stride-1 convs as Winograd F(2x2, 3x3), optionally with the following 2x2 max pool fused; winograd_conv_pooled is
 its pooled half). kernels/program.py holds the executors that run a whole forward pass in one call from Python.
@@ -38,8 +38,13 @@ from stream_cnn.model.kernels.conv import (
     patches_scratch_size,
     pointwise_small,
     pointwise_rows_into,
+    pointwise_rows16_into,
+    pointwise_strided16,
     pointwise_tiled,
     pointwise_tiled_weights,
+    POINTWISE16_TILE,
+    pointwise_tiled16,
+    pointwise_tiled16_weights,
     subsample_into,
     use_parallel_conv,
 )
@@ -108,8 +113,13 @@ __all__ = [
     "patches_scratch_size",
     "pointwise_small",
     "pointwise_rows_into",
+    "pointwise_rows16_into",
+    "pointwise_strided16",
     "pointwise_tiled",
     "pointwise_tiled_weights",
+    "POINTWISE16_TILE",
+    "pointwise_tiled16",
+    "pointwise_tiled16_weights",
     "softmax",
     "subsample_into",
     "use_parallel_conv",

@@ -4,6 +4,8 @@ loops use only non-negative offsets; average pool reads the unpadded input becau
 import numpy as np
 from numba import njit
 
+from stream_cnn.model.kernels.simd import window3s2_add8x2, window3s2_add16
+
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _extreme_pool(xp, out, kh, kw, sh, sw, sign):
@@ -220,69 +222,85 @@ def max_pool_flat_add(xp, res, out, scratch, kh, kw, sh, sw, out_top, out_left):
     _max_pool_flat(xp, res, out, scratch, kh, kw, sh, sw, out_top, out_left, True)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def max_pool3s2_add(x, res, out, scratch, out_top, out_left):
-    """max_pool_flat_add for a 3x3 stride-2 "same" max pool of an even-sized map, read unpadded: out[c, out_top +
-    oy, out_left + ox] = max of x[c] over rows 2 oy .. 2 oy + 2 and columns 2 ox .. 2 ox + 2 that lie inside x, +
-    res[c, oy, ox], for x (C, H, W) with H, W even, res (C, H / 2, W / 2).
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _window_rows(x, c, oy, pad_top):
+    """The three rows of x[c] under output row oy's window; a row in the padding is replaced by one inside the
+    map that the window also covers (max is idempotent)."""
+    height = x.shape[1]
+    top = 2 * oy - pad_top
+    return (x[c, max(top, 0)], x[c, min(max(top + 1, 0), height - 1)], x[c, min(top + 2, height - 1)])
 
-    "Same" padding of an even map is one row and one column of -inf at the bottom and right only, so no pad copy
-    is needed (Xception's pools of a pointwise conv's map: the copy into the padded buffer cost 2-7 us each). The
-    row maxima are formed at even columns only, in flat passes over the unpadded planes, then each output takes
-    the maximum of three of those rows (two for the last output row); the last column's window, which would run
-    into the next row, takes two columns. Was: max_pool_flat's column and window maxima at every position, then a
-    stride-2 gather per output (16x60x60 13.6 -> 11.2 us; 32x30x30, 128x8x8 the same).
-    scratch: float32 of at least flat_pool_scratch_size(x.shape), contents ignored."""
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _column_max(r0, r1, r2, col, width):
+    """max(r0[col], r1[col], r2[col]), or -inf for a column outside the map."""
+    if col >= width:
+        return np.float32(-np.inf)
+    a = r0[col]
+    y = r1[col]
+    z = r2[col]
+    m = a if a > y else y
+    return m if m > z else z
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _pool3s2_add_narrow(x, res, out, pad_top, pad_left, out_top, out_left):
+    """max_pool3s2_add for rows of at most 8 outputs: two output rows per vector (window3s2_add8x2); an odd last
+    row is paired with itself (written twice, same values). 128x8x8 4.1 -> 2.6 us, 64x15x15 4.2 -> 2.6."""
     channels, height, width = x.shape
-    out_h, out_w = height // 2, width // 2
-    plane = height * width
-    half = plane // 2   # values per channel of the row maxima at even columns
-    chunk = min(channels, max(1, FLAT_POOL_CHUNK // plane))
-    flat = x.reshape(channels * plane)
-    c0 = 0
-    while c0 < channels:
-        n_ch = min(chunk, channels - c0)
-        xs = flat[c0 * plane:(c0 + n_ch) * plane]
-        even = scratch[:n_ch * half]
-        # Row maxima of the windows at even columns first, flat over the chunk: even[c, y, ox] = max(x[c, y, 2 ox],
-        # x[c, y, 2 ox + 1], x[c, y, 2 ox + 2]). A loop reading x[2q], x[2q + 1] and x[2q + 2] ran as gathers; one
-        # reading exactly the pair (x[2q], x[2q + 1]) loads whole vectors and deinterleaves them, so the pair max
-        # and the even values go out in one pass and the third column is folded in by a contiguous second pass.
-        # The last column of each row read the next row's first value: redone below.
-        firsts = scratch[n_ch * half:2 * n_ch * half]
-        n = n_ch * half
-        for q in range(n):
-            a = xs[2 * q]
-            y = xs[2 * q + 1]
-            firsts[q] = a
-            even[q] = a if a > y else y
-        nexts = firsts[1:]
-        for q in range(n - 1):
-            m = even[q]
-            z = nexts[q]
-            even[q] = m if m > z else z
-        for r in range(n_ch * height):
-            # the last column's window has two columns (the third is the padding)
-            a = xs[r * width + width - 2]
-            z = xs[r * width + width - 1]
-            even[r * out_w + out_w - 1] = a if a > z else z
-        # then the column maxima of three of those rows per output, contiguous, plus the residual
-        for c in range(n_ch):
-            e = even[c * half:]
-            for oy in range(out_h):
-                r0 = e[2 * oy * out_w:]
-                r1 = e[(2 * oy + 1) * out_w:]
-                # the last output row's window has two rows (the third is the padding)
-                r2 = e[(2 * oy + 2) * out_w:] if 2 * oy + 2 < height else r1
-                o = out[c0 + c, out_top + oy, out_left:out_left + out_w]
-                res_row = res[c0 + c, oy]
-                for ox in range(out_w):
-                    a = r0[ox]
-                    y = r1[ox]
-                    z = r2[ox]
+    out_h, out_w = res.shape[1], res.shape[2]
+    start = -pad_left
+    for c in range(channels):
+        for oy in range(0, out_h, 2):
+            oy2 = min(oy + 1, out_h - 1)
+            a0, a1, a2 = _window_rows(x, c, oy, pad_top)
+            b0, b1, b2 = _window_rows(x, c, oy2, pad_top)
+            window3s2_add8x2(a0, a1, a2, b0, b1, b2, start, width, _column_max(a0, a1, a2, start + 16, width),
+                             _column_max(b0, b1, b2, start + 16, width), res[c, oy], res[c, oy2],
+                             out[c, out_top + oy, out_left:], out[c, out_top + oy2, out_left:], out_w)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def max_pool3s2_add(x, res, out, pad_top, pad_left, out_top, out_left):
+    """max_pool_flat_add for a 3x3 stride-2 max pool read unpadded: out[c, out_top + oy, out_left + ox] = max of
+    x[c] over rows 2 oy - pad_top .. + 2 and columns 2 ox - pad_left .. + 2 that lie inside x, + res[c, oy, ox],
+    for x (C, H, W), res (C, Ho, Wo) the pool's output shape (any "same" or explicit padding below 3).
+
+    The padding is never materialised (Xception's pools: no pad copy; on odd maps the copy cost ~4 us of 64x15x15):
+    a window row outside the map is replaced by one inside it (max is idempotent), columns outside are masked to
+    -inf. Each chunk of up to 16 outputs of a row is one window3s2_add16 (kernels/simd.py): the three rows' 33
+    columns loaded as masked vectors, the column maximum, the even / odd / next-even lanes shuffled out, the
+    residual added and the chunk stored under a mask, so rows of any length run as vectors. Was: flat passes over
+    the chunk's row maxima at even columns through scratch, then a scalar loop per output row: 16x60x60 13.1 ->
+    6.6 us, 32x30x30 9.2 -> 3.9, 128x8x8 5.1 -> 4.2; 64x15x15 with "same" padding 3.7 (pad) + 5.6
+    (max_pool_flat_add) -> 4.2."""
+    channels, height, width = x.shape
+    out_h, out_w = res.shape[1], res.shape[2]
+    lowest = np.float32(-np.inf)
+    if out_w <= 8:
+        _pool3s2_add_narrow(x, res, out, pad_top, pad_left, out_top, out_left)
+        return
+    for c in range(channels):
+        for oy in range(out_h):
+            top = 2 * oy - pad_top
+            r0 = x[c, max(top, 0)]
+            r1 = x[c, min(max(top + 1, 0), height - 1)]
+            r2 = x[c, min(top + 2, height - 1)]
+            o = out[c, out_top + oy, out_left:]
+            res_row = res[c, oy]
+            p = 0
+            while p < out_w:
+                start = 2 * p - pad_left
+                # the 33rd column of the chunk (the third of its last window), past the two vectors loaded
+                extra = lowest
+                if start + 32 < width:
+                    a = r0[start + 32]
+                    y = r1[start + 32]
+                    z = r2[start + 32]
                     m = a if a > y else y
-                    o[ox] = (m if m > z else z) + res_row[ox]
-        c0 += n_ch
+                    extra = m if m > z else z
+                window3s2_add16(r0, r1, r2, start, width, extra, res_row, o, p, min(16, out_w - p))
+                p += 16
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -40,6 +40,7 @@ from stream_cnn.model.kernels.conv import (CONV2D_PATH_KERNELS, conv2d, conv2d_p
                                            conv_patches,
                                            depthwise3x3_flat, depthwise3x3_same, depthwise3x3_same_flat, pad_into,
                                            pointwise_rows_into, pointwise_small, pointwise_tiled,
+                                           pointwise_rows16_into, pointwise_strided16, pointwise_tiled16,
                                            subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
@@ -88,6 +89,9 @@ OP_DEPTHWISE3X3_SAME_FLAT = 31
 OP_POINTWISE_TILED = 32
 OP_CONV3X3_TILED = 33
 OP_POINTWISE_ROWS_INTO = 34
+OP_POINTWISE_TILED16 = 35
+OP_POINTWISE_ROWS16_INTO = 36
+OP_POINTWISE_STRIDED16 = 37
 OP_CONV2D_PATHS = tuple(range(40, 40 + len(CONV2D_PATH_KERNELS)))   # conv2d's paths as kernels of their own
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
@@ -119,9 +123,12 @@ KERNEL_OPS = {
     max_pool_separable: (OP_MAX_POOL_SEPARABLE, "331iiii"),
     max_pool_flat: (OP_MAX_POOL_FLAT, "331iiii"),
     max_pool_flat_add: (OP_MAX_POOL_FLAT_ADD, "3331iiiiii"),
-    max_pool3s2_add: (OP_MAX_POOL3S2_ADD, "3331ii"),
+    max_pool3s2_add: (OP_MAX_POOL3S2_ADD, "333iiii"),
     pointwise_small: (OP_POINTWISE_SMALL, "34131if"),
     pointwise_tiled: (OP_POINTWISE_TILED, "3313if"),
+    pointwise_tiled16: (OP_POINTWISE_TILED16, "3313if"),
+    pointwise_rows16_into: (OP_POINTWISE_ROWS16_INTO, "3313iiif"),
+    pointwise_strided16: (OP_POINTWISE_STRIDED16, "3313iiif"),
     conv3x3_tiled: (OP_CONV3X3_TILED, "3313iiif"),
     pointwise_rows_into: (OP_POINTWISE_ROWS_INTO, "3313iiif"),
     conv_channels_last: (OP_CONV_CHANNELS_LAST, "34131if"),
