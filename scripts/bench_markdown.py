@@ -36,6 +36,7 @@ def machine_section(result):
         f"| flags | {' '.join(m['flags'])} |",
         f"| fp32 peak | {m['peak_derivation']} |",
         f"| versions | python {m['python']}, {versions} |",
+        f"| python environment | {m.get('python_env') or 'not recorded'} |",
         f"| load average | {tuple(m['load_average'])} at start, {tuple(result['load_average_end'])} at end |",
         f"| command | `{result['command']}` |",
     ])

@@ -56,6 +56,7 @@ def test_machine_peak_is_derived_from_its_parts(quick_result):
     assert machine["peak_gflops"] == pytest.approx(expected)
     assert f"{machine['cores']} cores" in machine["peak_derivation"]
     assert machine["versions"]["numba"] and machine["versions"]["numpy"] and machine["versions"]["opencv"]
+    assert sys.prefix in machine["python_env"] and "distributions installed" in machine["python_env"]
 
 
 def test_every_engine_agrees_and_is_timed(quick_result):

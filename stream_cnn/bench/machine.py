@@ -34,6 +34,7 @@ class MachineInfo:
     load_average: tuple
     python: str
     versions: dict = field(default_factory=dict)
+    python_env: str = ""      # where the packages come from: a virtual environment or the interpreter's own
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,7 +112,17 @@ def machine_info() -> MachineInfo:
         cpu_model=model_name, vendor=vendor, cpu_family=family, cores=cores, clock_mhz=clock_mhz,
         flags=[flag for flag in RELEVANT_FLAGS if flag in flags], fp32_lanes=lanes, fma_units=units,
         fma_units_basis=basis, peak_gflops=peak, peak_gflops_per_core=per_core, peak_derivation=derivation,
-        load_average=load, python=sys.version.split()[0], versions=_versions())
+        load_average=load, python=sys.version.split()[0], versions=_versions(), python_env=_python_env())
+
+
+def _python_env() -> str:
+    """A virtual environment or the interpreter's own site-packages, and how many distributions it holds (what
+    else is installed changes start-up: see bench/startup.py)."""
+    from importlib import metadata
+
+    count = sum(1 for _ in metadata.distributions())
+    kind = f"virtual environment {sys.prefix}" if sys.prefix != sys.base_prefix else f"interpreter's own ({sys.prefix})"
+    return f"{kind}, {count} distributions installed"
 
 
 def current_load() -> tuple:

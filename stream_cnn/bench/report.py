@@ -100,6 +100,7 @@ def format_report(result: dict) -> str:
            f"peak:    {machine['peak_derivation']}",
            "versions: " + ", ".join(f"{k} {v or 'missing'}" for k, v in machine["versions"].items())
            + f", python {machine['python']}",
+           f"python environment: {machine.get('python_env') or 'not recorded'}",
            f"load average at start {machine['load_average']}, at end {result.get('load_average_end')}"]
     latency = result.get("latency")
     if latency:
