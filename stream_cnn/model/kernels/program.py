@@ -38,7 +38,8 @@ from stream_cnn.model.kernels.activations import activation, glu, softmax
 from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_into, conv3x3_tiled,
                                            conv_channels_last,
                                            conv_patches,
-                                           depthwise3x3_flat, depthwise3x3_same, depthwise3x3_same_flat, pad_into,
+                                           depthwise3x3_flat, depthwise3x3_rows, depthwise3x3_same,
+                                           depthwise3x3_same_flat, pad_into,
                                            pointwise_rows_into, pointwise_small, pointwise_tiled,
                                            subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
@@ -88,6 +89,7 @@ OP_DEPTHWISE3X3_SAME_FLAT = 31
 OP_POINTWISE_TILED = 32
 OP_CONV3X3_TILED = 33
 OP_POINTWISE_ROWS_INTO = 34
+OP_DEPTHWISE3X3_ROWS = 35
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -126,6 +128,7 @@ KERNEL_OPS = {
     depthwise3x3_same: (OP_DEPTHWISE3X3_SAME, "34131if"),
     depthwise3x3_flat: (OP_DEPTHWISE3X3_FLAT, "34131if"),
     depthwise3x3_same_flat: (OP_DEPTHWISE3X3_SAME_FLAT, "3413if"),
+    depthwise3x3_rows: (OP_DEPTHWISE3X3_ROWS, "3413if"),
     winograd_conv_pooled: (OP_WINOGRAD, "33131iiiiif"),
 }
 
