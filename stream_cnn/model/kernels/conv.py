@@ -1689,3 +1689,115 @@ def depthwise3x3_rows(xp, w, b, out, act, alpha):
                     bottom[i] = tile[16 + i]
                 col_start += 16
             row_start += 2
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def pointwise_rows16_into(x, wp, b, out, out_top, out_left, act, alpha):
+    """pointwise_rows_into for maps 16 to 31 wide: tiles of 4 output channels x 4 rows x 16 columns (the last
+    block of columns and of rows shifted back to end at the edge). Needs C_out >= 4, H >= 4 and W >= 16.
+    Mini-Xception's 16 -> 32 channels on 30x30 writing into the depthwise conv's padded input lets that conv run
+    as depthwise3x3_rows on the padded map instead of depthwise3x3_same_flat recomputing the edges.
+
+    The activation runs over the whole tile in one loop before the stores: in the 16-step store loops, which LLVM
+    unrolls before its loop vectoriser runs, _piecewise's choices stayed scalar branches."""
+    c_in, height, width = x.shape
+    c_out = out.shape[0]
+    acc = register_tile(256)
+    leaky, slope, cap = _piecewise_params_jit(act, alpha)
+    row_start = 0
+    while row_start < height:
+        oy = min(row_start, height - 4)
+        col_start = 0
+        while col_start < width:
+            ox = min(col_start, width - 16)
+            for block in range(wp.shape[0]):
+                oc = min(4 * block, c_out - 4)
+                b0, b1, b2, b3 = b[oc], b[oc + 1], b[oc + 2], b[oc + 3]
+                for i in range(64):
+                    acc[i] = b0
+                    acc[64 + i] = b1
+                    acc[128 + i] = b2
+                    acc[192 + i] = b3
+                wb = wp[block]
+                for k in range(c_in):
+                    r0 = x[k, oy, ox:ox + 16]
+                    r1 = x[k, oy + 1, ox:ox + 16]
+                    r2 = x[k, oy + 2, ox:ox + 16]
+                    r3 = x[k, oy + 3, ox:ox + 16]
+                    wk = wb[k]
+                    w0, w1, w2, w3 = wk[0], wk[1], wk[2], wk[3]
+                    for i in range(16):
+                        u0 = r0[i]
+                        u1 = r1[i]
+                        u2 = r2[i]
+                        u3 = r3[i]
+                        acc[i] += w0 * u0
+                        acc[16 + i] += w0 * u1
+                        acc[32 + i] += w0 * u2
+                        acc[48 + i] += w0 * u3
+                        acc[64 + i] += w1 * u0
+                        acc[80 + i] += w1 * u1
+                        acc[96 + i] += w1 * u2
+                        acc[112 + i] += w1 * u3
+                        acc[128 + i] += w2 * u0
+                        acc[144 + i] += w2 * u1
+                        acc[160 + i] += w2 * u2
+                        acc[176 + i] += w2 * u3
+                        acc[192 + i] += w3 * u0
+                        acc[208 + i] += w3 * u1
+                        acc[224 + i] += w3 * u2
+                        acc[240 + i] += w3 * u3
+                for i in range(256):
+                    acc[i] = _piecewise(acc[i], leaky, slope, cap)
+                y = out_top + oy
+                xo = out_left + ox
+                dst = out[oc, y, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[i]
+                dst = out[oc + 0, y + 1, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[16 + i]
+                dst = out[oc + 0, y + 2, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[32 + i]
+                dst = out[oc + 0, y + 3, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[48 + i]
+                dst = out[oc + 1, y + 0, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[64 + i]
+                dst = out[oc + 1, y + 1, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[80 + i]
+                dst = out[oc + 1, y + 2, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[96 + i]
+                dst = out[oc + 1, y + 3, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[112 + i]
+                dst = out[oc + 2, y + 0, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[128 + i]
+                dst = out[oc + 2, y + 1, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[144 + i]
+                dst = out[oc + 2, y + 2, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[160 + i]
+                dst = out[oc + 2, y + 3, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[176 + i]
+                dst = out[oc + 3, y + 0, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[192 + i]
+                dst = out[oc + 3, y + 1, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[208 + i]
+                dst = out[oc + 3, y + 2, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[224 + i]
+                dst = out[oc + 3, y + 3, xo:xo + 16]
+                for i in range(16):
+                    dst[i] = acc[240 + i]
+            col_start += 16
+        row_start += 4
