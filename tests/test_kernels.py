@@ -374,8 +374,6 @@ calls = {
     "pointwise_tiled": (K.pointwise_tiled, (x, K.pointwise_tiled_weights(w1), b, out, 2, 0.1)),
     "pointwise_rows_into": (K.pointwise_rows_into, (f32(4, 2, 32), K.pointwise_tiled_weights(w1), b, f32(8, 4, 34), 1, 1,
                                                     1, 0.0)),
-    "pointwise_rows16_into": (K.pointwise_rows16_into, (f32(4, 4, 16), K.pointwise_tiled_weights(w1), b,
-                                                        f32(8, 6, 18), 1, 1, 2, 0.1)),
     "conv3x3_tiled": (K.conv3x3_tiled, (f32(4, 4, 34), K.conv3x3_tiled_weights(w3), b, f32(8, 4, 34), 1, 1, 3, 0.0)),
     "depthwise3x3_same": (K.depthwise3x3_same, (x, wd, b[:4], f32(4, 8, 8), f32(8), 1, 0.0)),
     "depthwise3x3_same_flat": (K.depthwise3x3_same_flat, (x, wd, b[:4], f32(4, 8, 8), 3, 0.0)),
@@ -415,7 +413,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 43   # every kernel the probe calls reported back
+    assert len(extra) == 42   # every kernel the probe calls reported back
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -685,24 +683,6 @@ def test_pointwise_rows_into_property(c_in, c_out, height, width, act, seed):
     out = np.full((c_out, height, width), np.nan, np.float32)
     K.pointwise_rows_into(x, K.pointwise_tiled_weights(w), b, out, 0, 0, act, 0.1)
     assert_close(out, R.conv2d(x, w, b, act=act, alpha=0.1))
-
-
-@SETTINGS
-@given(c_in=st.integers(1, 40), c_out=st.integers(4, 13), height=st.integers(4, 11), width=st.integers(16, 40),
-       top=st.integers(0, 2), left=st.integers(0, 2), act=st.sampled_from([0, 1, 2, 3]), seed=st.integers(0, 2 ** 16))
-def test_pointwise_rows16_into_matches_reference(c_in, c_out, height, width, top, left, act, seed):
-    """4 channels x 4 rows x 16 columns tiles written at (top, left) of a NaN-filled target: heights and widths
-    that are not multiples of the tile (last blocks shifted back), C_out not a multiple of 4, values past relu6's
-    cap; nothing outside the output's place is written."""
-    rng = np.random.default_rng(seed)
-    x, w, b = conv_case(rng, c_in, c_out, height, width, 1, 1, 1)
-    x *= 8
-    target = np.full((c_out, height + 2 * top + 1, width + 2 * left + 1), np.nan, np.float32)
-    K.pointwise_rows16_into(x, K.pointwise_tiled_weights(w), b, target, top, left, act, 0.2)
-    assert_close(target[:, top:top + height, left:left + width], R.conv2d(x, w, b, act=act, alpha=0.2))
-    outside = np.ones(target.shape, bool)
-    outside[:, top:top + height, left:left + width] = False
-    assert np.isnan(target[outside]).all()
 
 
 def test_pointwise_tiled_activations_keep_nan_like_the_flat_kernels():

@@ -536,34 +536,6 @@ def test_wide_pointwise_conv_writes_into_its_depthwise_readers_padded_buffer():
         assert close(model.buffer(name), reference[name]), name
 
 
-def test_30_wide_pointwise_conv_writes_into_its_depthwise_readers_padded_buffer():
-    """On a 30-wide map (a 14-column scalar tail for conv2d's row loop) a 1x1 conv feeding a padded depthwise 3x3
-    conv writes into its padded buffer (pointwise_rows16_into) and the depthwise conv runs as depthwise3x3_rows on
-    it: no pad copy, values as the reference."""
-    from stream_cnn._numba_cpu import wide_vectors
-    from stream_cnn.model.kernels import program
-
-    if not wide_vectors():
-        pytest.skip("pointwise_rows16_into and depthwise3x3_rows are planned with 16-float vectors only")
-    layers = [
-        {"name": "pw1", "type": "conv2d", "filters": 8, "kernel": 1, "activation": "relu"},
-        {"name": "dw", "type": "conv2d", "filters": 8, "kernel": 3, "padding": "same", "groups": 8},
-        {"name": "pw2", "type": "conv2d", "filters": 8, "kernel": 1},
-        {"name": "g", "type": "global_avg_pool"},
-        {"name": "s", "type": "softmax"},
-    ]
-    model = Model(config_from(layers, shape=(3, 7, 30)), init_seed=5)
-    assert model.padded_outputs.get("pw1") == ((1, 1, 1, 1), 0.0)
-    ops = [int(row[0]) for _, args in model.program.steps for row in args[0]]
-    assert ops.count(program.OP_POINTWISE_ROWS16_INTO) == 1 and ops.count(program.OP_DEPTHWISE3X3_ROWS) == 1
-    assert program.OP_PAD not in ops
-    x = model_input(model.config)
-    reference = model.reference_outputs(x)
-    assert close(model.forward(x), reference["s"])
-    for name in ("pw1", "dw", "pw2"):
-        assert close(model.buffer(name), reference[name]), name
-
-
 def test_add_output_lives_in_the_next_convs_padded_buffer():
     """An add whose readers are a padded 3x3 conv and a strided 1x1 shortcut is written straight into the conv's
     padded buffer (no pad copy); the shortcut reads it at an offset, and buffer() / feature maps still show the

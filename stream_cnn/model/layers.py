@@ -415,14 +415,12 @@ class _ConvBase(Layer):
 
     def writes_at_offset(self):
         """True if plan() runs a kernel that can write this layer's (unpooled) output inside a bigger padded
-        buffer: kernels.pointwise_rows_into for 1x1 convs on wide maps (pointwise_rows16_into on some narrower
-        ones), kernels.conv3x3_tiled, or
+        buffer: kernels.pointwise_rows_into for 1x1 convs on wide maps, kernels.conv3x3_tiled, or
         kernels.conv3x3_flat_into for flat 3x3 convs applying their own activation (the branches of plan() before
         those must not take the layer)."""
         c_out, out_h, out_w = self.output_shape
         if self.kernel == (1, 1) and self.groups == 1 and not any(self.pads) and self.dilation == (1, 1):
-            wide = out_h >= 2 and out_w >= self.POINTWISE_INTO_MIN_WIDTH
-            return (c_out >= 4 and (wide or self._pointwise_rows16_pays())
+            return (c_out >= 4 and out_h >= 2 and out_w >= self.POINTWISE_INTO_MIN_WIDTH
                     and self.run_act in kernels.FLAT_ACTIVATIONS)
         if not ((self.flat_eligible() and self._flat_pays()) or self._conv3x3_tiled_fits()) \
                 or self.run_act not in kernels.FLAT_ACTIVATIONS:
@@ -448,16 +446,6 @@ class _ConvBase(Layer):
                 and self.groups == x.shape[0] and out.shape[2] < self.DEPTHWISE_FLAT_MAX_WIDTH
                 and (wide_vectors() or out.shape[2] % 8 != 0)
                 and x.shape[1] == out.shape[1] + 2 and x.shape[2] == out.shape[2] + 2)
-
-    def _pointwise_rows16_pays(self):
-        """True if the 1x1 conv may write into its readers' padded buffer through kernels.pointwise_rows16_into
-        (maps 16 to 31 wide, 4 rows): only on the widths where a depthwise reader then runs as depthwise3x3_rows
-        (out_w % 16 >= 13), since the kernel is slower than pointwise_tiled (16 -> 32 channels on 30x30 7.5 -> 9.8
-        us) and must be paid for by the reader: there depthwise3x3_same_flat 32x30x30 10.9 -> depthwise3x3_rows
-        7.4."""
-        _, out_h, out_w = self.output_shape
-        return (wide_vectors() and out_h >= 4 and 16 <= out_w < self.POINTWISE_INTO_MIN_WIDTH
-                and out_w % 16 >= 13)
 
     def _depthwise_rows_fits(self, x, out):
         """True if the layer (on its padded input x, not taken by depthwise3x3_flat) runs as
@@ -491,10 +479,8 @@ class _ConvBase(Layer):
         pixels = out.shape[1] * out.shape[2]
         target, top, left = runtime.storage(out)
         if target is not out:   # out is the interior of its readers' padded buffer (writes_at_offset)
-            kernel = (kernels.pointwise_rows_into if out.shape[2] >= self.POINTWISE_INTO_MIN_WIDTH
-                      else kernels.pointwise_rows16_into)
-            runtime.step(kernel, x, kernels.pointwise_tiled_weights(self.run_weight), self.run_bias, target, top,
-                         left, self.run_act, self.run_alpha)
+            runtime.step(kernels.pointwise_rows_into, x, kernels.pointwise_tiled_weights(self.run_weight),
+                         self.run_bias, target, top, left, self.run_act, self.run_alpha)
             return
         if pixels >= self.POINTWISE_TILED_MIN_PIXELS and out.shape[0] >= 4:
             own_act = self.run_act in kernels.FLAT_ACTIVATIONS

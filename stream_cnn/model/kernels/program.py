@@ -40,8 +40,7 @@ from stream_cnn.model.kernels.conv import (conv2d, conv3x3_flat, conv3x3_flat_in
                                            conv_patches,
                                            depthwise3x3_flat, depthwise3x3_rows, depthwise3x3_same,
                                            depthwise3x3_same_flat, pad_into,
-                                           pointwise_rows16_into, pointwise_rows_into, pointwise_small,
-                                           pointwise_tiled,
+                                           pointwise_rows_into, pointwise_small, pointwise_tiled,
                                            subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
 from stream_cnn.model.kernels.elementwise import add, concat_into
@@ -91,7 +90,6 @@ OP_POINTWISE_TILED = 32
 OP_CONV3X3_TILED = 33
 OP_POINTWISE_ROWS_INTO = 34
 OP_DEPTHWISE3X3_ROWS = 35
-OP_POINTWISE_ROWS16_INTO = 36
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
@@ -126,7 +124,6 @@ KERNEL_OPS = {
     pointwise_tiled: (OP_POINTWISE_TILED, "3313if"),
     conv3x3_tiled: (OP_CONV3X3_TILED, "3313iiif"),
     pointwise_rows_into: (OP_POINTWISE_ROWS_INTO, "3313iiif"),
-    pointwise_rows16_into: (OP_POINTWISE_ROWS16_INTO, "3313iiif"),
     conv_channels_last: (OP_CONV_CHANNELS_LAST, "34131if"),
     depthwise3x3_same: (OP_DEPTHWISE3X3_SAME, "34131if"),
     depthwise3x3_flat: (OP_DEPTHWISE3X3_FLAT, "34131if"),
