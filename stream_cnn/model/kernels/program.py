@@ -89,7 +89,7 @@ OP_DEPTHWISE3X3_SAME_FLAT = 31
 OP_POINTWISE_TILED = 32
 OP_CONV3X3_TILED = 33
 OP_POINTWISE_ROWS_INTO = 34
-OP_DEPTHWISE3X3_ROWS = 35
+OP_DEPTHWISE3X3_ROWS = 38   # 35-37 and 40+ are taken on main (pointwise_tiled16 etc.)
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
 
