@@ -404,6 +404,7 @@ calls = {
     "depthwise3x3_same_flat": (K.depthwise3x3_same_flat, (x, wd, b[:4], f32(4, 8, 8), 3, 0.0)),
     "depthwise3x3_flat": (K.depthwise3x3_flat, (xp, wd, b[:4], f32(4, 8, 8), f32(K.depthwise_flat_scratch_size(8, 10)),
                                                 2, 0.1)),
+    "depthwise3x3_rows": (K.depthwise3x3_rows, (f32(4, 4, 18), wd, b[:4], f32(4, 2, 16), 1, 0.0)),
     "conv_channels_last": (K.conv_channels_last, (xp, K.channels_last_weights(w3), b, out, f32(xp.size), 1, 0.0)),
     "conv_patches": (K.conv_patches, (xp, w3, b, pool_out.repeat(2, axis=0), f32(4 * 64 * 36 + 8 * 64), 2, 1, 0.0)),
     "winograd_conv": (K.winograd_conv, (xp, K.winograd_weights(w3), b, out, f32(K.winograd_scratch_size(4, 8, 8, 1)),
@@ -437,7 +438,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 44   # every kernel the probe calls reported back
+    assert len(extra) == 45   # every kernel the probe calls reported back
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -966,6 +967,22 @@ def test_depthwise3x3_flat_matches_reference(channels, mult, height, width, act,
     out = np.full((channels * mult, height, width), np.nan, np.float32)
     scratch = np.full(K.depthwise_flat_scratch_size(height, width + 2), np.nan, np.float32)
     K.depthwise3x3_flat(xp, w, b, out, scratch, act, alpha)
+    assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, alpha))
+
+
+@SETTINGS
+@given(channels=st.integers(1, 6), mult=st.integers(1, 2), height=st.integers(2, 30), width=st.integers(16, 70),
+       act=st.sampled_from([0, 1, 2, 3]), alpha=ALPHAS, seed=st.integers(0, 1000))
+def test_depthwise3x3_rows_matches_reference(channels, mult, height, width, act, alpha, seed):
+    """The 16-column-block depthwise conv on a padded map followed in memory by NaN (it must not read past the
+    plane): widths that are and are not multiples of 16 (the last block shifted back), odd heights (the last row
+    pair shifted back), channel multipliers; out starts as NaN and must be fully written."""
+    rng = np.random.default_rng(seed)
+    x, xp = guarded((channels, height, width), rng)
+    w = uniform(rng, (channels * mult, 1, 3, 3), 1.0 / 3.0)
+    b = uniform(rng, (channels * mult,), 0.5)
+    out = np.full((channels * mult, height, width), np.nan, np.float32)
+    K.depthwise3x3_rows(xp, w, b, out, act, alpha)
     assert_close(out, R.conv2d(x, w, b, 1, (1, 1, 1, 1), 1, channels, act, alpha))
 
 

@@ -311,6 +311,11 @@ class _ConvBase(Layer):
     # 18.0 us, 32x30x30 15.4 -> 13.0 (depthwise3x3_same 14.8), 64x15x15 14.3 -> 11.8; on 8x8 maps its edges are
     # half the map (128x8x8 9.2 -> 13.5), so not there.
     DEPTHWISE_SAME_MIN_WIDTH = 15
+    # With 16-float vectors, since depthwise3x3_flat runs in 16-position blocks and pad_into copies 8- to 15-wide
+    # rows in 8-float blocks, a pad copy + depthwise3x3_flat beats depthwise3x3_same_flat on 15-wide maps: measured
+    # 64x15x15 10.2 -> 1.9 + 7.0 us, 32x15x15 5.3 -> 1.0 + 3.7 (on 30x30 it does not: 32x30x30 11.0 vs 3.7 + 7.4
+    # with depthwise3x3_rows).
+    DEPTHWISE_SAME_FLAT_MIN_WIDTH = 16
 
     def _depthwise_same(self, runtime, x):
         """The kernel (kernels.depthwise3x3_same or depthwise3x3_same_flat) the layer runs as on x as it is, or
@@ -321,7 +326,7 @@ class _ConvBase(Layer):
                 and runtime.interior(x) is None):
             return None
         if wide_vectors():
-            return kernels.depthwise3x3_same_flat
+            return kernels.depthwise3x3_same_flat if x.shape[2] >= self.DEPTHWISE_SAME_FLAT_MIN_WIDTH else None
         return kernels.depthwise3x3_same if x.shape[2] % 8 != 0 else None
 
     def plan(self, runtime, input_names, inputs, out):
@@ -378,6 +383,10 @@ class _ConvBase(Layer):
             target, top, left = runtime.storage(out)
             runtime.step(kernels.conv3x3_tiled, x, kernels.conv3x3_tiled_weights(self.run_weight), self.run_bias,
                          target, top, left, self.run_act, self.run_alpha)
+            return
+        if self._depthwise_rows_fits(x, out):
+            runtime.step(kernels.depthwise3x3_rows, x, self.run_weight, self.run_bias, out, self.run_act,
+                         self.run_alpha)
             return
         if self.flat_eligible() and self._flat_pays():
             scratch = runtime.scratch(kernels.flat_scratch_size(x.shape[1] - 2, x.shape[2]))
@@ -445,6 +454,19 @@ class _ConvBase(Layer):
         return (self.kernel == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1)
                 and self.groups == x.shape[0] and out.shape[2] < self.DEPTHWISE_FLAT_MAX_WIDTH
                 and (wide_vectors() or out.shape[2] % 8 != 0)
+                and x.shape[1] == out.shape[1] + 2 and x.shape[2] == out.shape[2] + 2)
+
+    def _depthwise_rows_fits(self, x, out):
+        """True if the layer (on its padded input x, not taken by depthwise3x3_flat) runs as
+        kernels.depthwise3x3_rows instead of conv2d: where conv2d's row loop would leave a scalar tail of 13 to 15
+        columns after its 16-float vectors. Its blocks cost more per vector than conv2d's loop, so elsewhere it
+        loses; measured (no activation / relu) 16x30x30 4.6 / 5.4 -> 4.0 / 4.0 us, 32x30x30 8.7 / 10.4 -> 7.6 /
+        7.7, but 32x28x28 6.1 / 7.7 -> 7.0 / 7.1, 16x60x60 11.4 / 13.7 -> 13.9 / 13.7, 16x48x48 6.8 / 8.5 -> 8.5 /
+        8.4. Not measured with 8-float vectors."""
+        return (wide_vectors() and self.kernel == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1)
+                and self.groups == x.shape[0] and out.shape[2] >= 16 and out.shape[2] % 16 >= 13
+                and out.shape[1] >= 2
+                and self.run_act in kernels.FLAT_ACTIVATIONS
                 and x.shape[1] == out.shape[1] + 2 and x.shape[2] == out.shape[2] + 2)
 
     # Pixels up to which a 1x1 conv runs as kernels.pointwise_small (dot products along the channels) rather than

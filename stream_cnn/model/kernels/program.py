@@ -38,7 +38,8 @@ from stream_cnn.model.kernels.activations import activation, glu, softmax
 from stream_cnn.model.kernels.conv import (CONV2D_PATH_KERNELS, conv2d, conv2d_path_kernel, conv3x3_flat, conv3x3_flat_into, conv3x3_tiled,
                                            conv_channels_last,
                                            conv_patches,
-                                           depthwise3x3_flat, depthwise3x3_same, depthwise3x3_same_flat, pad_into,
+                                           depthwise3x3_flat, depthwise3x3_rows, depthwise3x3_same,
+                                           depthwise3x3_same_flat, pad_into,
                                            pointwise_rows_into, pointwise_small, pointwise_tiled,
                                            pointwise_rows16_into, pointwise_strided16, pointwise_tiled16,
                                            subsample_into)
@@ -92,6 +93,7 @@ OP_POINTWISE_ROWS_INTO = 34
 OP_POINTWISE_TILED16 = 35
 OP_POINTWISE_ROWS16_INTO = 36
 OP_POINTWISE_STRIDED16 = 37
+OP_DEPTHWISE3X3_ROWS = 38
 OP_CONV2D_PATHS = tuple(range(40, 40 + len(CONV2D_PATH_KERNELS)))   # conv2d's paths as kernels of their own
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
@@ -135,6 +137,7 @@ KERNEL_OPS = {
     depthwise3x3_same: (OP_DEPTHWISE3X3_SAME, "34131if"),
     depthwise3x3_flat: (OP_DEPTHWISE3X3_FLAT, "34131if"),
     depthwise3x3_same_flat: (OP_DEPTHWISE3X3_SAME_FLAT, "3413if"),
+    depthwise3x3_rows: (OP_DEPTHWISE3X3_ROWS, "3413if"),
     winograd_conv_pooled: (OP_WINOGRAD, "33131iiiiif"),
 }
 
