@@ -31,7 +31,7 @@ def _float32_from_bits(typingctx, bits):
     return types.float32(types.int32), codegen
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def exp32(v):
     """float32 exp that LLVM can vectorise (libm's expf is a scalar call: no SVML here).
 
@@ -56,7 +56,7 @@ def exp32(v):
     return p * _float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def erf32(v):
     """float32 erf that LLVM can vectorise: Abramowitz & Stegun 7.1.26, absolute error < 1.5e-7."""
     a = v if v > np.float32(0.0) else -v

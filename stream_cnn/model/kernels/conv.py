@@ -160,27 +160,27 @@ def _conv_general(xp, w, b, out, sh, sw, dh, dw, groups, act, alpha, oc_start, o
         _finish_plane(out, oc, act, alpha)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _taps3x3(k):
     """The nine weights of one 3x3 kernel k (3, 3), row-major."""
     return k[0, 0], k[0, 1], k[0, 2], k[1, 0], k[1, 1], k[1, 2], k[2, 0], k[2, 1], k[2, 2]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _window3x3(r0, r1, r2, i):
     """The nine input values under a 3x3 kernel whose left column is i in the rows r0, r1, r2. Callers pass the
     loop index itself (ox, or the literal 2 * ox), so every load keeps a literal offset and the loop vectorises."""
     return r0[i], r0[i + 1], r0[i + 2], r1[i], r1[i + 1], r1[i + 2], r2[i], r2[i + 1], r2[i + 2]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _dot9(t, v):
     """t[0] * v[0] + ... + t[8] * v[8], summed left to right."""
     return (t[0] * v[0] + t[1] * v[1] + t[2] * v[2] + t[3] * v[3] + t[4] * v[4] + t[5] * v[5]
             + t[6] * v[6] + t[7] * v[7] + t[8] * v[8])
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _biased_dot9(bias, t, v):
     """bias + t[0] * v[0] + ... + t[8] * v[8], summed left to right from the bias."""
     return (bias + t[0] * v[0] + t[1] * v[1] + t[2] * v[2] + t[3] * v[3] + t[4] * v[4] + t[5] * v[5]
@@ -375,13 +375,13 @@ def _depthwise3x3_s2(xp, w, b, out, groups, act, alpha, oc_start, oc_stop):
         _finish_plane(out, oc, act, alpha)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _weights1x4(w, oc, ic):
     """The 1x1 weights of output channel oc for input channels ic..ic+3."""
     return w[oc, ic, 0, 0], w[oc, ic + 1, 0, 0], w[oc, ic + 2, 0, 0], w[oc, ic + 3, 0, 0]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
+@njit(nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _pointwise_4x8(x_flat, w, oc, ic, o0, o1, o2, o3, pixels, first, b0, b1, b2, b3, floor):
     """o_j = (b_j if first else o_j) + sum over input channels ic..ic+7 of w[oc + j, i] * x_flat[i]: eight input
     rows per pass over the four output rows, so the accumulators are loaded and stored half as often as with four
@@ -504,7 +504,7 @@ def _pointwise(xp, w, b, out, act, alpha, oc_start, oc_stop):
             oc += 1
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _store4(row, q, bias, s0, s1, s2, s3):
     row[q] = s0 + bias
     row[q + 1] = s1 + bias
@@ -513,7 +513,7 @@ def _store4(row, q, bias, s0, s1, s2, s3):
 
 
 # reassoc: each output is a dot product over the input channels, which LLVM may then split into SIMD partial sums.
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"}, inline="always")
+@njit(nogil=True, error_model="numpy", fastmath={"reassoc", "contract"}, inline="always")
 def _rows_dot_blocks(w2, rows, b, out2d):
     """out2d[o, p] = b[o] + dot(w2[o], rows[p]) for w2 (C_out, K), rows (P, K), out2d (C_out, P); C_out, P >= 4.
 
@@ -623,10 +623,10 @@ def _piecewise_params(act, alpha):
     return leaky, slope, cap
 
 
-_piecewise_params_jit = njit(cache=True, nogil=True, error_model="numpy", inline="always")(_piecewise_params)
+_piecewise_params_jit = njit(nogil=True, error_model="numpy", inline="always")(_piecewise_params)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _piecewise(v, leaky, slope, cap):
     """One branch-free formula for the FLAT_ACTIVATIONS (see _piecewise_params), so a tile's store loop has no
     branch on the activation (a branch per activation kept LLVM from promoting the tile to registers). Same values
@@ -858,7 +858,7 @@ def _pointwise_strided(xp, w, b, out, sh, sw, act, alpha, oc_start, oc_stop):
  CONV_GENERAL) = range(7)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def conv2d_path(xp, w, out, sh, sw, dh, dw, groups):
     """Which of conv2d's paths fits the layer (reads only shapes: `conv2d_path.py_func` runs it on the arrays in
     plain Python at load time, see conv2d_path_kernel)."""
@@ -1000,7 +1000,7 @@ def flat_scratch_size(out_h, padded_w):
     return 5 * ((out_h * padded_w + FLAT_ROUND - 1) // FLAT_ROUND * FLAT_ROUND)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
+@njit(nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
 def _flat_accumulate4(x_flat, w, oc, plane, wp, a0, a1, a2, a3, q0, n_round):
     """a_j[q] = sum over input channels and taps of w[oc + j] * x at q0 + q + tap offset (j = 0..3, q < n_round).
 
@@ -1079,7 +1079,7 @@ def _piecewise_act(plane, act, alpha):
             plane[i] = v if v < six else six
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _flat_finish(acc, pair_max, bias, out, oc, wp, pool, act, alpha):
     """out[oc] = act(acc + bias), or with pool == 2 the 2x2 stride-2 max of acc, + bias, then act.
 
@@ -1127,7 +1127,7 @@ FLAT_ACTIVATIONS = (0, 1, 2, 3)   # the activation codes conv3x3_flat and conv_p
 FLAT_BAND = 1024
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _band_finish(acc, bias, out, oc, oy0, rows, wp, out_left, out_w, act, alpha):
     """out[oc, oy0 + r, out_left:out_left + out_w] = act(acc[r * wp:r * wp + out_w] + bias) for r < rows, act one
     of FLAT_ACTIVATIONS: bias and activation in one pass while the band is in L1."""
@@ -1549,7 +1549,7 @@ def conv_channels_last(xp, wt, b, out, xt, act, alpha):
 # not change a float sum, so the values are bit for bit those of conv2d on the padded map.
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _edge_columns3(out_row, bias, t, r0, r1, r2, width):
     """The first and last outputs of a row: bias + the taps whose input column lies inside [0, width), in the
     order _biased_dot9 adds them."""
@@ -1713,7 +1713,7 @@ def depthwise3x3_flat(xp, w, b, out, scratch, act, alpha):
 # wrap into the neighbouring row) are then recomputed with their outside taps left out.
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _edge_value(plane, oy, ox, height, width, t, bias):
     """bias + the taps of the 3x3 window at (oy, ox) that lie inside the (height, width) plane."""
     acc = bias

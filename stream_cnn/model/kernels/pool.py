@@ -132,7 +132,7 @@ def flat_pool_scratch_size(xp_shape):
     return 2 * min(xp_shape[0], max(1, FLAT_POOL_CHUNK // plane)) * plane
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _shifted_max(src, dst, n, taps, step):
     """dst[q] = max over t < taps of src[q + t * step] for q < n: one pass of max_pool_flat (the column max with
     step = Wp, the row max with step = 1). Each shift is a slice view, so the loops index with q alone and
@@ -156,7 +156,7 @@ def _shifted_max(src, dst, n, taps, step):
                 dst[q] = v if v > dst[q] else dst[q]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _max_pool_flat(xp, res, out, scratch, kh, kw, sh, sw, out_top, out_left, with_res):
     """The body of max_pool_flat and max_pool_flat_add (see there); with_res adds res[c, oy, ox] to each output."""
     channels, hp, wp = xp.shape
@@ -222,7 +222,7 @@ def max_pool_flat_add(xp, res, out, scratch, kh, kw, sh, sw, out_top, out_left):
     _max_pool_flat(xp, res, out, scratch, kh, kw, sh, sw, out_top, out_left, True)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _window_rows(x, c, oy, pad_top):
     """The three rows of x[c] under output row oy's window; a row in the padding is replaced by one inside the
     map that the window also covers (max is idempotent)."""
@@ -231,7 +231,7 @@ def _window_rows(x, c, oy, pad_top):
     return (x[c, max(top, 0)], x[c, min(max(top + 1, 0), height - 1)], x[c, min(top + 2, height - 1)])
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _column_max(r0, r1, r2, col, width):
     """max(r0[col], r1[col], r2[col]), or -inf for a column outside the map."""
     if col >= width:

@@ -118,7 +118,7 @@ def winograd_scratch_size(c_in, out_h, out_w, pool):
     return rows + v + m + y + th * s             # + which tiles are real (winograd_conv_pooled)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _lanes16(n):
     """n rounded up to a multiple of 16, computed so that LLVM can tell it is one (a shift, not a division).
     A loop over n floats then vectorises with no remainder loop: at 16 lanes (_numba_cpu) LLVM otherwise adds an
@@ -128,7 +128,7 @@ def _lanes16(n):
     return ((n + 15) >> 4) << 4
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _band(plane, o, y, n):
     """B^T down columns x < n of rows y .. y + 3 of plane: o[x + k _BANDS] = row k of B^T d."""
     d0 = plane[y]
@@ -143,7 +143,7 @@ def _band(plane, o, y, n):
         o[x + 3 * _BANDS] = b - f
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _bands_to_v(rows, v, c, c_in, n_tiles):
     """B along the rows of channel c's bands (laid end to end in rows, 4 blocks _BANDS apart) into v."""
     n_chunks = (n_tiles + _CHUNK - 1) // _CHUNK
@@ -220,7 +220,7 @@ def _input_transform_edges(xp, rows, v, th, s, c_in):
         _bands_to_v(rows, v, c, c_in, th * s)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _flat_fits(c_in, th, s):
     """True if _input_transform_flat takes c_in channels of (2 th + 2) x 2 s: V within the tiles path's V
     (16 se <= 16 c_in _CHUNK) and the row transform within one _BANDS block (with the column pass's overreach)."""
@@ -273,7 +273,7 @@ def _input_transform_flat(xp, h, v, s, se):
             dst3[q] = b - f
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _weights4(we, k, si):
     """we[k + j + i si] for j, i = 0..3, j (the accumulator) outer."""
     return (we[k], we[k + si], we[k + 2 * si], we[k + 3 * si],
@@ -341,7 +341,7 @@ def _products4(w, wb, se, si, x, xb, m, n, c_in):
             c += 1
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _output_tile(m, q):
     """The 2x2 outputs (y00, y01, y10, y11) = A^T m A of the tile whose 16 transformed products sit at
     m[q + 4 e * _CHUNK] (e = 4 i + k), before bias."""
@@ -357,7 +357,7 @@ def _output_tile(m, q):
     return s0 + s1 + s2, s1 - s2 - s3, z0 + z1 + z2, z1 - z2 - z3
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _output_pooled(m, j, y, t0, n, bias):
     """y[t0 + t] = max of the 2x2 outputs A^T m A of tile t0 + t, + bias, for output channel j of the block
     (position e = 4 i + k of the transformed tile at m[(4 e + j) * _CHUNK + t])."""
@@ -369,7 +369,7 @@ def _output_pooled(m, j, y, t0, n, bias):
         yt[t] = (top if top > bottom else bottom) + bias
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _output_unpooled(m, j, y, t0, n, quadrant, bias):
     """The 2x2 outputs A^T m A + bias of tiles t0 .. t0 + n of output channel j of the block: output (a, b) of
     tile t at y[(2 a + b) * quadrant + t]."""
@@ -382,7 +382,7 @@ def _output_unpooled(m, j, y, t0, n, quadrant, bias):
         yt[3 * quadrant + t] = y11 + bias
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _pooled_one_input(v, uf, rows, chunk, oc, y, t0, n, bias):
     """With one input channel M_e = U[0, e, oc] * V_e (U flat in uf, R = rows): the products are folded into the pooled output transform
     (y[t0 + t] as _output_transform with pool == 2) instead of writing 16 rows of M per output channel, which
@@ -415,7 +415,7 @@ def _pooled_one_input(v, uf, rows, chunk, oc, y, t0, n, bias):
         yt[t] = (top if top > bottom else bottom) + bias
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _channels_as_lanes(n_tiles, c_out, rows):
     """True if the products should run along the output channels, 4 tiles a pass, rather than along the tiles, 4
     output channels a pass (both per 4 input channels and transformed position): a pass costs about as much as
@@ -431,14 +431,14 @@ def _channels_as_lanes(n_tiles, c_out, rows):
     return along_channels < along_tiles
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _act_params(act, alpha):
     """(slope, top) with _act(v, slope, top) = activation act (one of FLAT_ACTIVATIONS) of v."""
     slope = np.float32(1.0) if act == 0 else np.float32(alpha) if act == 2 else np.float32(0.0)
     return slope, np.float32(6.0) if act == 3 else np.float32(np.inf)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@njit(nogil=True, error_model="numpy", inline="always")
 def _act(v, slope, top):
     """Identity, relu, leaky relu or relu6 without a branch on the kind: min(v if v > 0 else slope v, top) (+ 0
     so that relu gives 0, not -0, and a NaN stays NaN, as in _piecewise_act)."""
