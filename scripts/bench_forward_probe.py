@@ -114,16 +114,16 @@ def probe_ops(key, repeats=50, trials=7):
     for executor, args in model._steps:
         if executor not in (program.run_basic, program.run_full):
             continue
-        ops, reals, state, params, fns = args
+        ops, reals, state, params, fns, no_input = args
         for index in range(ops.shape[0]):
             row_ops = np.ascontiguousarray(ops[index:index + 1])
             row_reals = np.ascontiguousarray(reals[index:index + 1])
-            executor(row_ops, row_reals, state, params, fns)
+            executor(row_ops, row_reals, state, params, fns, no_input)
             best = float("inf")
             for _ in range(trials):
                 start = time.perf_counter()
                 for _ in range(repeats):
-                    executor(row_ops, row_reals, state, params, fns)
+                    executor(row_ops, row_reals, state, params, fns, no_input)
                 best = min(best, (time.perf_counter() - start) / repeats)
             row = ops[index]
             shapes = []

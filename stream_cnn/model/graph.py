@@ -110,6 +110,9 @@ class _Runtime:
 
 
 _ALIGN = 16   # floats: every buffer starts on a 64-byte boundary (one cache line, one AVX-512 vector)
+# The executors' x argument when there is nothing to copy in (forward() without x): empty, and 3-D like every
+# input they take, so one compiled signature serves both calls.
+NO_INPUT = np.zeros((0, 0, 0), dtype=np.float32)
 
 
 def _aligned_zeros(size):
@@ -219,6 +222,22 @@ class Program:
         row[0] = code
         return code, row, reals
 
+    def taking_input(self, buffer, top, left):
+        """(executor, args without x) of a one-step program that first copies its x argument into `buffer` (a
+        planned 3-D array: the model input, or the padded buffer holding it) at (top, left), else None."""
+        if len(self.steps) != 1 or self.steps[0][0] not in (self._executors.run_basic, self._executors.run_full):
+            return None
+        offset = self._locate(buffer)
+        if offset is None or buffer.ndim != 3:
+            return None
+        executor, (ops, reals, state, params, fns, _) = self.steps[0]
+        row = np.zeros((1, self._executors.ROW_WIDTH), dtype=np.int64)
+        row[0, :6] = (self._executors.OP_INPUT, 0, offset) + buffer.shape
+        row[0, self._executors.INT_BASE:self._executors.INT_BASE + 2] = top, left
+        ops = np.ascontiguousarray(np.concatenate([row, ops]))
+        reals = np.ascontiguousarray(np.concatenate([np.zeros((1, reals.shape[1])), reals]))
+        return executor, ops, reals, state, params, fns
+
     def _segments(self, steps, encoded):
         """Consecutive encodable calls become one executor call; the others stay plain calls on arena views."""
         result, run = [], []
@@ -230,7 +249,7 @@ class Program:
                 basic = all(code in self._executors.BASIC_OPS for code, _, _ in run)
                 executor = self._executors.run_basic if basic else self._executors.run_full
                 fns = self._executors.kernel_addresses([code for code, _, _ in run])
-                result.append((executor, (ops, reals, self.state, self.params, fns)))
+                result.append((executor, (ops, reals, self.state, self.params, fns, NO_INPUT)))
                 run.clear()
 
         for (kernel, args), op in zip(steps, encoded):
@@ -463,6 +482,7 @@ class Model:
         if self.padded_input is not None:
             self.input = runtime.padded_output(tuple(self.config.input_shape), *self.padded_input)
         buffers = {INPUT: self.input}
+        planned_input = self.input
         owned = [] if self.padded_input is not None else [self.input]
         for layer in self.layers:
             inputs = [buffers[name] for name in layer.inputs]
@@ -534,6 +554,9 @@ class Model:
         self.input = self._buffers[INPUT]
         self._input_shape = self.input.shape
         self._only_step = self._steps[0] if len(self._steps) == 1 else None
+        # forward(x) on a one-executor program: one call that copies x in first (see program._take_input)
+        placed = runtime.storage(planned_input)
+        self._taking_input = program.taking_input(*placed) if self.input.ndim == 3 else None
         self.output = self._buffers[self.layers[-1].name]
         self._feature_maps = [(layer.name, self._buffers[layer.name]) for layer in self.layers
                               if layer.is_feature_map]
@@ -645,6 +668,10 @@ class Model:
         if x is not None:
             if x.shape != self._input_shape:
                 raise ValueError(f"model {self.config.name!r} takes input of shape {self.input.shape}, got {x.shape}")
+            if self._taking_input is not None:
+                executor, ops, reals, state, params, fns = self._taking_input
+                executor(ops, reals, state, params, fns, x)
+                return self.output
             self.input[...] = x
         if self._only_step is not None:
             self._only_step[0](*self._only_step[1])
