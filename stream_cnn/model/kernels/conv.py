@@ -1236,6 +1236,24 @@ def _tile_4x2x32_start(acc, b, oc):
         acc[224 + i] = b3
 
 
+@njit(nogil=True, error_model="numpy", fastmath={"contract"}, inline="always")
+def _tile_4x2x32_fma(acc, r0, r1, wk):
+    """acc (the tile of _tile_4x2x32_start) += wk[j] * (r0, r1) for its 4 channels j: 32 values of two input rows,
+    each loaded once for four FMAs."""
+    w0, w1, w2, w3 = wk[0], wk[1], wk[2], wk[3]
+    for i in range(32):
+        u = r0[i]
+        v = r1[i]
+        acc[i] += w0 * u
+        acc[32 + i] += w0 * v
+        acc[64 + i] += w1 * u
+        acc[96 + i] += w1 * v
+        acc[128 + i] += w2 * u
+        acc[160 + i] += w2 * v
+        acc[192 + i] += w3 * u
+        acc[224 + i] += w3 * v
+
+
 @njit(nogil=True, error_model="numpy", inline="always")
 def _tile_4x2x32_store(acc, out, oc, y, x, leaky, slope, cap):
     """The tile of _tile_4x2x32_start, activated, into out[oc:oc + 4, y:y + 2, x:x + 32]: one loop per output row
@@ -1292,19 +1310,7 @@ def pointwise_rows_into(x, wp, b, out, out_top, out_left, act, alpha):
                 for k in range(c_in):
                     r0 = x[k, oy, ox:ox + 32]
                     r1 = x[k, oy + 1, ox:ox + 32]
-                    wk = wb[k]
-                    w0, w1, w2, w3 = wk[0], wk[1], wk[2], wk[3]
-                    for i in range(32):
-                        u = r0[i]
-                        v = r1[i]
-                        acc[i] += w0 * u
-                        acc[32 + i] += w0 * v
-                        acc[64 + i] += w1 * u
-                        acc[96 + i] += w1 * v
-                        acc[128 + i] += w2 * u
-                        acc[160 + i] += w2 * v
-                        acc[192 + i] += w3 * u
-                        acc[224 + i] += w3 * v
+                    _tile_4x2x32_fma(acc, r0, r1, wb[k])
                 _tile_4x2x32_store(acc, out, oc, out_top + oy, out_left + ox, leaky, slope, cap)
             col_start += 32
         row_start += 2
@@ -1358,19 +1364,7 @@ def conv3x3_tiled(xp, wp, b, out, out_top, out_left, act, alpha):
                         for kx in range(3):
                             r0 = top[ox + kx:ox + kx + 32]
                             r1 = bottom[ox + kx:ox + kx + 32]
-                            wk = wb[9 * ic + 3 * ky + kx]
-                            w0, w1, w2, w3 = wk[0], wk[1], wk[2], wk[3]
-                            for i in range(32):
-                                u = r0[i]
-                                v = r1[i]
-                                acc[i] += w0 * u
-                                acc[32 + i] += w0 * v
-                                acc[64 + i] += w1 * u
-                                acc[96 + i] += w1 * v
-                                acc[128 + i] += w2 * u
-                                acc[160 + i] += w2 * v
-                                acc[192 + i] += w3 * u
-                                acc[224 + i] += w3 * v
+                            _tile_4x2x32_fma(acc, r0, r1, wb[9 * ic + 3 * ky + kx])
                 _tile_4x2x32_store(acc, out, oc, out_top + oy, out_left + ox, leaky, slope, cap)
             col_start += 32
         row_start += 2
