@@ -109,7 +109,7 @@ def probe_ops(key, repeats=50, trials=7):
 
     model = load_bench_model(key).model
     model.forward(model_inputs(model, 1)[0])
-    names = {value: name[3:].lower() for name, value in vars(program).items() if name.startswith("OP_")}
+    names = {code: kernel.__name__ for code, kernel in program.KERNELS.items()}
     timed = []
     for executor, args in model._steps:
         if executor not in (program.run_basic, program.run_full):
