@@ -48,6 +48,7 @@ import numpy as np
 from numba import njit
 
 from stream_cnn.model.kernels.conv import _piecewise_act
+from stream_cnn.model.kernels.registers import register_tile
 
 # G of F(2x2, 3x3): U = G g G^T (4x4 from 3x3); applied once at load, in float64.
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
@@ -87,6 +88,7 @@ def winograd_weight_rows(c_in, c_out, out_h, out_w, pool):
 # tell the rows of one product loop apart at compile time. With runtime row distances it checked every pair of
 # them for overlap before each loop (~80 instructions), which cost more than the 16-tile loops themselves.
 _CHUNK = 64
+_STEP = 32
 # Floats per vertically transformed block of one input channel (4 blocks, a literal distance apart for the same
 # reason); winograd_fits says which layers stay within it.
 _BANDS = 2048
@@ -296,49 +298,33 @@ def _products4(w, wb, se, si, x, xb, m, n, c_in):
       (digits' 7x7 layer) the first runs one 16-lane vector per pass of 16 broadcast weights, the second two
       (32 output channels) per pass, half as many passes."""
     n = _lanes16(n)   # a no-op for the callers' n, but LLVM cannot see that across the call
+    acc = register_tile(128)   # 4 x _STEP, a literal
+    one, two, three = np.uint64(1), np.uint64(2), np.uint64(3)
+    usi, ux = np.uint64(si), np.uint64(16 * _CHUNK)
     for e in range(16):
         we = w[wb + e * se:]
-        xe = x[xb + e * _CHUNK:]
         r = m[e * 4 * _CHUNK:]
-        if c_in >= 4:
-            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(we, 0, si)
-            for t in range(n):
-                p0, p1, p2, p3 = xe[t], xe[t + 16 * _CHUNK], xe[t + 32 * _CHUNK], xe[t + 48 * _CHUNK]
-                r[t] = a0 * p0 + a1 * p1 + a2 * p2 + a3 * p3
-                r[t + _CHUNK] = b0 * p0 + b1 * p1 + b2 * p2 + b3 * p3
-                r[t + 2 * _CHUNK] = c0 * p0 + c1 * p1 + c2 * p2 + c3 * p3
-                r[t + 3 * _CHUNK] = d0 * p0 + d1 * p1 + d2 * p2 + d3 * p3
-            c = 4
-        else:
-            a0, b0, c0, d0 = we[0], we[1], we[2], we[3]
-            for t in range(n):
-                p0 = xe[t]
-                r[t] = a0 * p0
-                r[t + _CHUNK] = b0 * p0
-                r[t + 2 * _CHUNK] = c0 * p0
-                r[t + 3 * _CHUNK] = d0 * p0
-            c = 1
-        while c + 4 <= c_in:
-            xc = xe[c * 16 * _CHUNK:]
-            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(we, c * si, si)
-            for t in range(n):
-                p0, p1, p2, p3 = xc[t], xc[t + 16 * _CHUNK], xc[t + 32 * _CHUNK], xc[t + 48 * _CHUNK]
-                r[t] += a0 * p0 + a1 * p1 + a2 * p2 + a3 * p3
-                r[t + _CHUNK] += b0 * p0 + b1 * p1 + b2 * p2 + b3 * p3
-                r[t + 2 * _CHUNK] += c0 * p0 + c1 * p1 + c2 * p2 + c3 * p3
-                r[t + 3 * _CHUNK] += d0 * p0 + d1 * p1 + d2 * p2 + d3 * p3
-            c += 4
-        while c < c_in:
-            xc = xe[c * 16 * _CHUNK:]
-            k = c * si
-            a0, b0, c0, d0 = we[k], we[k + 1], we[k + 2], we[k + 3]
-            for t in range(n):
-                p0 = xc[t]
-                r[t] += a0 * p0
-                r[t + _CHUNK] += b0 * p0
-                r[t + 2 * _CHUNK] += c0 * p0
-                r[t + 3 * _CHUNK] += d0 * p0
-            c += 1
+        for t0 in range(0, n, _STEP):
+            xe = x[xb + e * _CHUNK + t0:]
+            for k in range(_STEP):
+                acc[k] = acc[_STEP + k] = acc[2 * _STEP + k] = acc[3 * _STEP + k] = np.float32(0.0)
+            kw, kx = np.uint64(0), np.uint64(0)
+            for c in range(c_in):
+                a0, b0, c0, d0 = we[kw], we[kw + one], we[kw + two], we[kw + three]
+                for k in range(_STEP):
+                    p0 = xe[kx + np.uint64(k)]
+                    acc[k] += a0 * p0
+                    acc[_STEP + k] += b0 * p0
+                    acc[2 * _STEP + k] += c0 * p0
+                    acc[3 * _STEP + k] += d0 * p0
+                kw += usi
+                kx += ux
+            rt = r[t0:]
+            for k in range(_STEP):
+                rt[k] = acc[k]
+                rt[k + _CHUNK] = acc[_STEP + k]
+                rt[k + 2 * _CHUNK] = acc[2 * _STEP + k]
+                rt[k + 3 * _CHUNK] = acc[3 * _STEP + k]
 
 
 @njit(nogil=True, error_model="numpy", inline="always")
