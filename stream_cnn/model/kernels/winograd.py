@@ -15,12 +15,14 @@ and a loop along them runs scalar; the stages here run along longer contiguous a
   pitch when that is tiles_w + 1 or + 2), so the horizontal half of the input transform reads the vertically
   transformed bands of a channel, laid end to end, at 2 t + k: one stride-2 loop over all the channel's tiles. The
   vertical half runs per (channel, tile row) along the input row.
-- The products run along the tiles (the contiguous axis of V and M), 4 output x 4 input channels per pass, so
-  each V value loaded feeds four accumulators; the accumulators of one block of 4 output channels (16 x 4 rows of
-  a chunk of tiles) stay in L1 and the output transform, bias and pool run on them right away.
+- The products run along the tiles (the contiguous axis of V and M), 4 output channels x 32 tiles per pass, the
+  sums in registers through all the input channels (_products4), so each V value loaded feeds four FMAs; M of one
+  block of 4 output channels (16 x 4 rows of a chunk of tiles) stays in L1 and the output transform, bias and
+  pool run on it right away.
 - Maps of few tiles (digits' 7x7 layer: 12 tiles, one 16-lane vector) run the same compiled products along the
-  output channels instead, 4 tiles x 4 input channels per pass, V values as the broadcast weights and U (rows
-  padded to _CHUNK, winograd_weight_rows) as the rows: half as many passes there (7.7 -> 5.6 us for the layer).
+  output channels instead, 4 tiles x 32 output channels per pass, V values as the broadcast weights and U (rows
+  padded to _CHUNK, winograd_weight_rows) as the rows: fewer passes there (7.7 -> 5.6 us for the layer, with the
+  earlier 4 x 4 passes).
   As the products only broadcast V there, junk tiles cost nothing, and V comes from _input_transform_flat: two
   flat loops over all channels at once (tile rows 2 S apart; the Model crops the padded input of an odd map to
   2 tiles + 2 rows and columns so rows are 2 S wide), not 7 short loops per channel (1.65 -> 0.59 us).
@@ -88,6 +90,8 @@ def winograd_weight_rows(c_in, c_out, out_h, out_w, pool):
 # tell the rows of one product loop apart at compile time. With runtime row distances it checked every pair of
 # them for overlap before each loop (~80 instructions), which cost more than the 16-tile loops themselves.
 _CHUNK = 64
+# Lanes of one pass of the products (_products4): 4 x _STEP sums fill 8 zmm registers. 4 x 64 (16 registers)
+# would halve the passes over 64 tiles, but the 7x7 layer's 32 output channels would run half junk.
 _STEP = 32
 # Floats per vertically transformed block of one input channel (4 blocks, a literal distance apart for the same
 # reason); winograd_fits says which layers stay within it.
@@ -275,28 +279,23 @@ def _input_transform_flat(xp, h, v, s, se):
             dst3[q] = b - f
 
 
-@njit(nogil=True, error_model="numpy", inline="always")
-def _weights4(we, k, si):
-    """we[k + j + i si] for j, i = 0..3, j (the accumulator) outer."""
-    return (we[k], we[k + si], we[k + 2 * si], we[k + 3 * si],
-            we[k + 1], we[k + 1 + si], we[k + 1 + 2 * si], we[k + 1 + 3 * si],
-            we[k + 2], we[k + 2 + si], we[k + 2 + 2 * si], we[k + 2 + 3 * si],
-            we[k + 3], we[k + 3 + si], we[k + 3 + 2 * si], we[k + 3 + 3 * si])
-
-
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _products4(w, wb, se, si, x, xb, m, n, c_in):
     """m[(4 e + j) * _CHUNK + k] = sum over c of w[wb + e se + j + c si] * x[xb + (16 c + e) * _CHUNK + k]
-    for j = 0..3, k < n, all 16 e: 4 sums x 4 input channels per pass, each x value loaded feeding 4 sums.
+    for j = 0..3, k < n, all 16 e. Per e and step of _STEP (32) lanes, the 4 x 32 sums are a register_tile that
+    LLVM keeps in 8 zmm registers through the whole loop over the input channels: each channel is 2 vector loads
+    of x, 4 broadcast weights and 8 FMAs, with no load or store of a sum (the sums were rows of m, loaded and
+    stored every 4 input channels: digits' 8 -> 16 / 16 -> 32 layers 4.0 / 4.0 -> 3.6 / 2.9 us). Indices into w
+    and x are unsigned offsets carried along the loop: with signed ones Numba wrapped negative indices, a
+    compare and cmov per weight that doubled the loop's instructions. Lanes past n (up to the next _STEP) compute
+    junk nobody reads, within the same row of x and m (n <= _CHUNK, a multiple of _STEP).
 
     Two uses, one compiled body (a second code path cost ~1.5 s of the empty-cache compile):
     - tiles as the vector axis: x = V of one chunk, w = U flat (se = R, si = 16 R, wb = first output channel of a
       block of 4): m rows are 4 output channels along the chunk's tiles;
     - output channels as the vector axis, for maps of few tiles: x = U flat (R = _CHUNK), w = V of
       _input_transform_flat (se, si = its position and channel strides, wb = first tile of a group of 4): m rows
-      are 4 tiles along the output channels. With 12 tiles
-      (digits' 7x7 layer) the first runs one 16-lane vector per pass of 16 broadcast weights, the second two
-      (32 output channels) per pass, half as many passes."""
+      are 4 tiles along the output channels (digits' 7x7 layer: 12 tiles, 32 output channels, one step)."""
     n = _lanes16(n)   # a no-op for the callers' n, but LLVM cannot see that across the call
     acc = register_tile(128)   # 4 x _STEP, a literal
     one, two, three = np.uint64(1), np.uint64(2), np.uint64(3)
