@@ -406,7 +406,9 @@ def _channels_as_lanes(n_tiles, c_out, rows):
     output channels a pass (both per 4 input channels and transformed position): a pass costs about as much as
     1.5 vectors of work (16 weights loaded and broadcast, a dependence check; 3 : 2 below), so the layout with
     fewer passes x (setup + vectors) wins. Needs U rows of _CHUNK floats and V in one chunk. Digits: 16 -> 32 on
-    7x7 (12 tiles) runs along the channels (21 vs 40), 8 -> 16 on 14x14 (56 tiles) along the tiles (70 vs 44)."""
+    7x7 (12 tiles) runs along the channels (21 vs 40), 8 -> 16 on 14x14 (56 tiles) along the tiles (70 vs 44).
+    The weights date from _products4's earlier 4 x 4-channel passes; with its 4 x _STEP passes (whole steps of 32
+    lanes) the FMA counts give the same two choices (6144 vs 16384 and 14336 vs 8192 vector FMAs)."""
     if rows != _CHUNK or n_tiles > _CHUNK or c_out > _CHUNK:
         return False
     # vectors of 16 lanes written out, not _lanes16: winograd_weight_rows runs this in Python at load, and calling
