@@ -15,12 +15,14 @@ and a loop along them runs scalar; the stages here run along longer contiguous a
   pitch when that is tiles_w + 1 or + 2), so the horizontal half of the input transform reads the vertically
   transformed bands of a channel, laid end to end, at 2 t + k: one stride-2 loop over all the channel's tiles. The
   vertical half runs per (channel, tile row) along the input row.
-- The products run along the tiles (the contiguous axis of V and M), 4 output x 4 input channels per pass, so
-  each V value loaded feeds four accumulators; the accumulators of one block of 4 output channels (16 x 4 rows of
-  a chunk of tiles) stay in L1 and the output transform, bias and pool run on them right away.
+- The products run along the tiles (the contiguous axis of V and M), 4 output channels x 32 tiles per pass, the
+  sums in registers through all the input channels (_products4), so each V value loaded feeds four FMAs; M of one
+  block of 4 output channels (16 x 4 rows of a chunk of tiles) stays in L1 and the output transform, bias and
+  pool run on it right away.
 - Maps of few tiles (digits' 7x7 layer: 12 tiles, one 16-lane vector) run the same compiled products along the
-  output channels instead, 4 tiles x 4 input channels per pass, V values as the broadcast weights and U (rows
-  padded to _CHUNK, winograd_weight_rows) as the rows: half as many passes there (7.7 -> 5.6 us for the layer).
+  output channels instead, 4 tiles x 32 output channels per pass, V values as the broadcast weights and U (rows
+  padded to _CHUNK, winograd_weight_rows) as the rows: fewer passes there (7.7 -> 5.6 us for the layer, with the
+  earlier 4 x 4 passes).
   As the products only broadcast V there, junk tiles cost nothing, and V comes from _input_transform_flat: two
   flat loops over all channels at once (tile rows 2 S apart; the Model crops the padded input of an odd map to
   2 tiles + 2 rows and columns so rows are 2 S wide), not 7 short loops per channel (1.65 -> 0.59 us).
@@ -48,6 +50,7 @@ import numpy as np
 from numba import njit
 
 from stream_cnn.model.kernels.conv import _piecewise_act
+from stream_cnn.model.kernels.registers import register_tile
 
 # G of F(2x2, 3x3): U = G g G^T (4x4 from 3x3); applied once at load, in float64.
 _G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
@@ -87,6 +90,9 @@ def winograd_weight_rows(c_in, c_out, out_h, out_w, pool):
 # tell the rows of one product loop apart at compile time. With runtime row distances it checked every pair of
 # them for overlap before each loop (~80 instructions), which cost more than the 16-tile loops themselves.
 _CHUNK = 64
+# Lanes of one pass of the products (_products4): 4 x _STEP sums fill 8 zmm registers. 4 x 64 (16 registers)
+# would halve the passes over 64 tiles, but the 7x7 layer's 32 output channels would run half junk.
+_STEP = 32
 # Floats per vertically transformed block of one input channel (4 blocks, a literal distance apart for the same
 # reason); winograd_fits says which layers stay within it.
 _BANDS = 2048
@@ -273,72 +279,51 @@ def _input_transform_flat(xp, h, v, s, se):
             dst3[q] = b - f
 
 
-@njit(nogil=True, error_model="numpy", inline="always")
-def _weights4(we, k, si):
-    """we[k + j + i si] for j, i = 0..3, j (the accumulator) outer."""
-    return (we[k], we[k + si], we[k + 2 * si], we[k + 3 * si],
-            we[k + 1], we[k + 1 + si], we[k + 1 + 2 * si], we[k + 1 + 3 * si],
-            we[k + 2], we[k + 2 + si], we[k + 2 + 2 * si], we[k + 2 + 3 * si],
-            we[k + 3], we[k + 3 + si], we[k + 3 + 2 * si], we[k + 3 + 3 * si])
-
-
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def _products4(w, wb, se, si, x, xb, m, n, c_in):
     """m[(4 e + j) * _CHUNK + k] = sum over c of w[wb + e se + j + c si] * x[xb + (16 c + e) * _CHUNK + k]
-    for j = 0..3, k < n, all 16 e: 4 sums x 4 input channels per pass, each x value loaded feeding 4 sums.
+    for j = 0..3, k < n, all 16 e. Per e and step of _STEP (32) lanes, the 4 x 32 sums are a register_tile that
+    LLVM keeps in 8 zmm registers through the whole loop over the input channels: each channel is 2 vector loads
+    of x, 4 broadcast weights and 8 FMAs, with no load or store of a sum (the sums were rows of m, loaded and
+    stored every 4 input channels: digits' 8 -> 16 / 16 -> 32 layers 4.0 / 4.0 -> 3.6 / 2.9 us). Indices into w
+    and x are unsigned offsets carried along the loop: with signed ones Numba wrapped negative indices, a
+    compare and cmov per weight that doubled the loop's instructions. Lanes past n (up to the next _STEP) compute
+    junk nobody reads, within the same row of x and m (n <= _CHUNK, a multiple of _STEP).
 
     Two uses, one compiled body (a second code path cost ~1.5 s of the empty-cache compile):
     - tiles as the vector axis: x = V of one chunk, w = U flat (se = R, si = 16 R, wb = first output channel of a
       block of 4): m rows are 4 output channels along the chunk's tiles;
     - output channels as the vector axis, for maps of few tiles: x = U flat (R = _CHUNK), w = V of
       _input_transform_flat (se, si = its position and channel strides, wb = first tile of a group of 4): m rows
-      are 4 tiles along the output channels. With 12 tiles
-      (digits' 7x7 layer) the first runs one 16-lane vector per pass of 16 broadcast weights, the second two
-      (32 output channels) per pass, half as many passes."""
+      are 4 tiles along the output channels (digits' 7x7 layer: 12 tiles, 32 output channels, one step)."""
     n = _lanes16(n)   # a no-op for the callers' n, but LLVM cannot see that across the call
+    acc = register_tile(128)   # 4 x _STEP, a literal
+    one, two, three = np.uint64(1), np.uint64(2), np.uint64(3)
+    usi, ux = np.uint64(si), np.uint64(16 * _CHUNK)
     for e in range(16):
         we = w[wb + e * se:]
-        xe = x[xb + e * _CHUNK:]
         r = m[e * 4 * _CHUNK:]
-        if c_in >= 4:
-            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(we, 0, si)
-            for t in range(n):
-                p0, p1, p2, p3 = xe[t], xe[t + 16 * _CHUNK], xe[t + 32 * _CHUNK], xe[t + 48 * _CHUNK]
-                r[t] = a0 * p0 + a1 * p1 + a2 * p2 + a3 * p3
-                r[t + _CHUNK] = b0 * p0 + b1 * p1 + b2 * p2 + b3 * p3
-                r[t + 2 * _CHUNK] = c0 * p0 + c1 * p1 + c2 * p2 + c3 * p3
-                r[t + 3 * _CHUNK] = d0 * p0 + d1 * p1 + d2 * p2 + d3 * p3
-            c = 4
-        else:
-            a0, b0, c0, d0 = we[0], we[1], we[2], we[3]
-            for t in range(n):
-                p0 = xe[t]
-                r[t] = a0 * p0
-                r[t + _CHUNK] = b0 * p0
-                r[t + 2 * _CHUNK] = c0 * p0
-                r[t + 3 * _CHUNK] = d0 * p0
-            c = 1
-        while c + 4 <= c_in:
-            xc = xe[c * 16 * _CHUNK:]
-            a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3 = _weights4(we, c * si, si)
-            for t in range(n):
-                p0, p1, p2, p3 = xc[t], xc[t + 16 * _CHUNK], xc[t + 32 * _CHUNK], xc[t + 48 * _CHUNK]
-                r[t] += a0 * p0 + a1 * p1 + a2 * p2 + a3 * p3
-                r[t + _CHUNK] += b0 * p0 + b1 * p1 + b2 * p2 + b3 * p3
-                r[t + 2 * _CHUNK] += c0 * p0 + c1 * p1 + c2 * p2 + c3 * p3
-                r[t + 3 * _CHUNK] += d0 * p0 + d1 * p1 + d2 * p2 + d3 * p3
-            c += 4
-        while c < c_in:
-            xc = xe[c * 16 * _CHUNK:]
-            k = c * si
-            a0, b0, c0, d0 = we[k], we[k + 1], we[k + 2], we[k + 3]
-            for t in range(n):
-                p0 = xc[t]
-                r[t] += a0 * p0
-                r[t + _CHUNK] += b0 * p0
-                r[t + 2 * _CHUNK] += c0 * p0
-                r[t + 3 * _CHUNK] += d0 * p0
-            c += 1
+        for t0 in range(0, n, _STEP):
+            xe = x[xb + e * _CHUNK + t0:]
+            for k in range(_STEP):
+                acc[k] = acc[_STEP + k] = acc[2 * _STEP + k] = acc[3 * _STEP + k] = np.float32(0.0)
+            kw, kx = np.uint64(0), np.uint64(0)
+            for c in range(c_in):
+                a0, b0, c0, d0 = we[kw], we[kw + one], we[kw + two], we[kw + three]
+                for k in range(_STEP):
+                    p0 = xe[kx + np.uint64(k)]
+                    acc[k] += a0 * p0
+                    acc[_STEP + k] += b0 * p0
+                    acc[2 * _STEP + k] += c0 * p0
+                    acc[3 * _STEP + k] += d0 * p0
+                kw += usi
+                kx += ux
+            rt = r[t0:]
+            for k in range(_STEP):
+                rt[k] = acc[k]
+                rt[k + _CHUNK] = acc[_STEP + k]
+                rt[k + 2 * _CHUNK] = acc[2 * _STEP + k]
+                rt[k + 3 * _CHUNK] = acc[3 * _STEP + k]
 
 
 @njit(nogil=True, error_model="numpy", inline="always")
@@ -393,19 +378,28 @@ def _pooled_one_input(v, uf, rows, chunk, oc, y, t0, n, bias):
     w4, w5, w6, w7 = w[4 * rows], w[5 * rows], w[6 * rows], w[7 * rows]
     w8, w9, w10, w11 = w[8 * rows], w[9 * rows], w[10 * rows], w[11 * rows]
     w12, w13, w14, w15 = w[12 * rows], w[13 * rows], w[14 * rows], w[15 * rows]
+    # -2 w8 .. -2 w11: q = p - 2 m8 = m4 - m8 as one FMA on p (see below)
+    n8, n9, n10, n11 = np.float32(-2.0) * w8, np.float32(-2.0) * w9, np.float32(-2.0) * w10, np.float32(-2.0) * w11
     yt = y[t0:]
     for t in range(n):
-        m4, m5, m6, m7 = w4 * x[t + 4 * _CHUNK], w5 * x[t + 5 * _CHUNK], w6 * x[t + 6 * _CHUNK], w7 * x[t + 7 * _CHUNK]
-        m8, m9 = w8 * x[t + 8 * _CHUNK], w9 * x[t + 9 * _CHUNK]
-        m10, m11 = w10 * x[t + 10 * _CHUNK], w11 * x[t + 11 * _CHUNK]
-        s0 = w0 * x[t] + m4 + m8
-        s1 = w1 * x[t + _CHUNK] + m5 + m9
-        s2 = w2 * x[t + 2 * _CHUNK] + m6 + m10
-        s3 = w3 * x[t + 3 * _CHUNK] + m7 + m11
-        z0 = m4 - m8 - w12 * x[t + 12 * _CHUNK]
-        z1 = m5 - m9 - w13 * x[t + 13 * _CHUNK]
-        z2 = m6 - m10 - w14 * x[t + 14 * _CHUNK]
-        z3 = m7 - m11 - w15 * x[t + 15 * _CHUNK]
+        # Rows 1 and 2 of M enter both row sums of A^T M: s = m0 + m4 + m8 and z = m4 - m8 - m12 per column. As
+        # p = m4 + m8 and q = p - 2 m8, with s = m0 + p and z = q - m12, every product but m8 feeds one add, which
+        # the caller's fastmath contract fuses into an FMA: 5 vector ops per column instead of 8 (this loop is
+        # bound by its vector arithmetic, one zmm op a cycle).
+        x8, x9, x10, x11 = x[t + 8 * _CHUNK], x[t + 9 * _CHUNK], x[t + 10 * _CHUNK], x[t + 11 * _CHUNK]
+        m8, m9, m10, m11 = w8 * x8, w9 * x9, w10 * x10, w11 * x11
+        p0 = w4 * x[t + 4 * _CHUNK] + m8
+        p1 = w5 * x[t + 5 * _CHUNK] + m9
+        p2 = w6 * x[t + 6 * _CHUNK] + m10
+        p3 = w7 * x[t + 7 * _CHUNK] + m11
+        s0 = w0 * x[t] + p0
+        s1 = w1 * x[t + _CHUNK] + p1
+        s2 = w2 * x[t + 2 * _CHUNK] + p2
+        s3 = w3 * x[t + 3 * _CHUNK] + p3
+        z0 = (n8 * x8 + p0) - w12 * x[t + 12 * _CHUNK]
+        z1 = (n9 * x9 + p1) - w13 * x[t + 13 * _CHUNK]
+        z2 = (n10 * x10 + p2) - w14 * x[t + 14 * _CHUNK]
+        z3 = (n11 * x11 + p3) - w15 * x[t + 15 * _CHUNK]
         y00 = s0 + s1 + s2
         y01 = s1 - s2 - s3
         y10 = z0 + z1 + z2
@@ -421,7 +415,9 @@ def _channels_as_lanes(n_tiles, c_out, rows):
     output channels a pass (both per 4 input channels and transformed position): a pass costs about as much as
     1.5 vectors of work (16 weights loaded and broadcast, a dependence check; 3 : 2 below), so the layout with
     fewer passes x (setup + vectors) wins. Needs U rows of _CHUNK floats and V in one chunk. Digits: 16 -> 32 on
-    7x7 (12 tiles) runs along the channels (21 vs 40), 8 -> 16 on 14x14 (56 tiles) along the tiles (70 vs 44)."""
+    7x7 (12 tiles) runs along the channels (21 vs 40), 8 -> 16 on 14x14 (56 tiles) along the tiles (70 vs 44).
+    The weights date from _products4's earlier 4 x 4-channel passes; with its 4 x _STEP passes (whole steps of 32
+    lanes) the FMA counts give the same two choices (6144 vs 16384 and 14336 vs 8192 vector FMAs)."""
     if rows != _CHUNK or n_tiles > _CHUNK or c_out > _CHUNK:
         return False
     # vectors of 16 lanes written out, not _lanes16: winograd_weight_rows runs this in Python at load, and calling
@@ -507,7 +503,9 @@ def winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, pool,
 
 # What the Model plans (conv + 2x2 max pool) and the digits executor carries: a kernel of its own so that the
 # executor does not compile the unpooled output paths (~0.35 s of the empty-cache compile).
-@njit(cache=True, nogil=True, error_model="numpy")
+# fastmath contract: for the FMAs of _pooled_one_input (elsewhere here no product feeds a single add but in _act,
+# where slope v + 0 fused is the same value)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def winograd_conv_pooled(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, act, alpha):
     """winograd_conv(xp, u, b, out, scratch, out_h, out_w, out_top, out_left, 2, act, alpha)."""
     c_in = xp.shape[0]
