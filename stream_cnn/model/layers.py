@@ -401,6 +401,10 @@ class _ConvBase(Layer):
             if not own_act:   # sigmoid, tanh, gelu: in place on the output while it is in cache
                 runtime.step(kernels.activation, out, out, self.run_act, self.run_alpha)
             return
+        if self._depthwise_s2_tiled16_fits(runtime, x, out):
+            runtime.step(kernels.depthwise3x3_s2_tiled16, x, self.run_weight, self.run_bias, out, self.run_act,
+                         self.run_alpha)
+            return
         if self._conv3x3_s2_tiled16_fits(runtime, x, out):
             runtime.step(kernels.conv3x3_s2_tiled16, x, kernels.conv3x3_s2_tiled16_weights(self.run_weight),
                          self.run_bias, out, runtime.scratch(kernels.conv3x3_s2_scratch_size(x.shape[0], out.shape[2])),
@@ -414,6 +418,15 @@ class _ConvBase(Layer):
     # gathering stride-2 path: measured the MobileNet stem 3 -> 16 channels on 97x97 -> 48x48 53 -> 21 us. The
     # copies cost about as much as the FMAs at 3 input channels; more input channels were not measured.
     CONV3X3_S2_TILED16_MAX_CHANNELS = 8
+
+    def _depthwise_s2_tiled16_fits(self, runtime, x, out):
+        """True if plan() runs the layer (on its padded input x) as kernels.depthwise3x3_s2_tiled16 (16-float
+        vectors only; out must be a plain map): conv2d's depthwise stride-2 loop reads its taps as gathers;
+        measured 32x49x49 -> 24x24 18.0 -> 9.2 us, 64x25x25 -> 12x12 13.4 -> 4.7, 96x13x13 -> 6x6 9.2 -> 3.7."""
+        return (wide_vectors() and self.kernel == (3, 3) and self.stride == (2, 2) and self.dilation == (1, 1)
+                and self.groups == x.shape[0] and out.shape[0] == x.shape[0]
+                and x.shape[1] >= 2 * out.shape[1] + 1 and x.shape[2] >= 2 * out.shape[2] + 1
+                and self.run_act in kernels.FLAT_ACTIVATIONS and runtime.storage(out)[0] is out)
 
     def _conv3x3_s2_tiled16_fits(self, runtime, x, out):
         """True if plan() runs the layer (on its padded input x) as kernels.conv3x3_s2_tiled16 (16-float vectors
