@@ -401,7 +401,7 @@ calls = {
                                                     1, 0.0)),
     "conv3x3_tiled": (K.conv3x3_tiled, (f32(4, 4, 34), K.conv3x3_tiled_weights(w3), b, f32(8, 4, 34), 1, 1, 3, 0.0)),
     "conv3x3_s2_tiled16": (K.conv3x3_s2_tiled16, (f32(3, 33, 33), K.conv3x3_s2_tiled16_weights(np.tile(w3[:, :3], (2, 1, 1, 1))),
-                                                  np.tile(b, 2), f32(16, 16, 16), f32(K.conv3x3_s2_scratch_size(3, 16)), 3, 0.0)),
+                                                  np.tile(b, 2), f32(16, 16, 16), 3, 0.0)),
     "depthwise3x3_s2_tiled16": (K.depthwise3x3_s2_tiled16, (f32(4, 41, 41), wd, b[:4], f32(4, 20, 20), 3, 0.0)),
     "depthwise3x3_same": (K.depthwise3x3_same, (x, wd, b[:4], f32(4, 8, 8), f32(8), 1, 0.0)),
     "depthwise3x3_same_flat": (K.depthwise3x3_same_flat, (x, wd, b[:4], f32(4, 8, 8), 3, 0.0)),
@@ -745,8 +745,7 @@ def test_conv3x3_s2_tiled16_matches_reference(c_in, c_out, height, width, pads, 
     x *= 4   # values past relu6's cap
     expected = R.conv2d(x, w, b, 2, pads, act=act, alpha=alpha)
     out = np.full(expected.shape, np.nan, np.float32)
-    scratch = np.full(K.conv3x3_s2_scratch_size(c_in, out.shape[2]), np.nan, np.float32)
-    K.conv3x3_s2_tiled16(padded(x, *pads), K.conv3x3_s2_tiled16_weights(w), b, out, scratch, act, alpha)
+    K.conv3x3_s2_tiled16(padded(x, *pads), K.conv3x3_s2_tiled16_weights(w), b, out, act, alpha)
     assert_close(out, expected)
 
 
@@ -758,8 +757,7 @@ def test_conv3x3_s2_tiled16_property(c_in, c_out, height, width, act, seed):
     x, w, b = conv_case(rng, c_in, c_out, height, width, 3, 3, 1)
     expected = R.conv2d(x, w, b, 2, act=act, alpha=0.1)   # unpadded: odd widths read to the edge, even ones not
     out = np.full(expected.shape, np.nan, np.float32)
-    scratch = np.full(K.conv3x3_s2_scratch_size(c_in, out.shape[2]), np.nan, np.float32)
-    K.conv3x3_s2_tiled16(x, K.conv3x3_s2_tiled16_weights(w), b, out, scratch, act, 0.1)
+    K.conv3x3_s2_tiled16(x, K.conv3x3_s2_tiled16_weights(w), b, out, act, 0.1)
     assert_close(out, expected)
 
 

@@ -407,16 +407,15 @@ class _ConvBase(Layer):
             return
         if self._conv3x3_s2_tiled16_fits(runtime, x, out):
             runtime.step(kernels.conv3x3_s2_tiled16, x, kernels.conv3x3_s2_tiled16_weights(self.run_weight),
-                         self.run_bias, out, runtime.scratch(kernels.conv3x3_s2_scratch_size(x.shape[0], out.shape[2])),
-                         self.run_act, self.run_alpha)
+                         self.run_bias, out, self.run_act, self.run_alpha)
             return
         runtime.step(kernels.conv2d, x, self.run_weight, self.run_bias, out, self.stride[0], self.stride[1],
                      self.dilation[0], self.dilation[1], self.groups, self.run_act, self.run_alpha)
 
-    # Input channels up to which a 3x3 stride-2 conv runs as kernels.conv3x3_s2_tiled16 (per output row, its
-    # C_in * 9 tap rows copied out at stride 2, then 16-channel x 16-column register tiles) instead of conv2d's
-    # gathering stride-2 path: measured the MobileNet stem 3 -> 16 channels on 97x97 -> 48x48 53 -> 21 us. The
-    # copies cost about as much as the FMAs at 3 input channels; more input channels were not measured.
+    # Input channels up to which a 3x3 stride-2 conv runs as kernels.conv3x3_s2_tiled16 (16-channel x 16-column
+    # register tiles, the stride-2 columns split in registers) instead of conv2d's gathering stride-2 path:
+    # measured the MobileNet stem 3 -> 16 channels on 97x97 -> 48x48 53 -> 12-14 us. More input channels were not
+    # measured (no model has them), hence the bound.
     CONV3X3_S2_TILED16_MAX_CHANNELS = 8
 
     def _depthwise_s2_tiled16_fits(self, runtime, x, out):

@@ -50,7 +50,7 @@ from stream_cnn.model.kernels.conv import (
     use_parallel_conv,
 )
 from stream_cnn.model.kernels.dense import dense
-from stream_cnn.model.kernels.stride2 import (conv3x3_s2_scratch_size, conv3x3_s2_tiled16, conv3x3_s2_tiled16_weights,
+from stream_cnn.model.kernels.stride2 import (conv3x3_s2_tiled16, conv3x3_s2_tiled16_weights,
                                               depthwise3x3_s2_tiled16)
 from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.winograd import (winograd_conv, winograd_conv_pooled, winograd_fits,
@@ -91,7 +91,6 @@ __all__ = [
     "conv3x3_flat_into",
     "conv3x3_tiled",
     "conv3x3_tiled_weights",
-    "conv3x3_s2_scratch_size",
     "conv3x3_s2_tiled16",
     "conv3x3_s2_tiled16_weights",
     "channels_last_weights",

@@ -142,7 +142,7 @@ KERNEL_OPS = {
     depthwise3x3_flat: (OP_DEPTHWISE3X3_FLAT, "34131if"),
     depthwise3x3_same_flat: (OP_DEPTHWISE3X3_SAME_FLAT, "3413if"),
     depthwise3x3_rows: (OP_DEPTHWISE3X3_ROWS, "3413if"),
-    conv3x3_s2_tiled16: (OP_CONV3X3_S2_TILED16, "33131if"),
+    conv3x3_s2_tiled16: (OP_CONV3X3_S2_TILED16, "3313if"),
     depthwise3x3_s2_tiled16: (OP_DEPTHWISE3X3_S2_TILED16, "3413if"),
     winograd_conv_pooled: (OP_WINOGRAD, "33131iiiiif"),
 }

@@ -1,19 +1,19 @@
-"""3x3 stride-2 convs whose column reads are made unit-stride before the arithmetic.
+"""3x3 stride-2 convs whose stride-2 column reads are split into even and odd lanes in registers.
 
 Why: conv2d's stride-2 paths read x[2 ox + kx] in their inner loops, which LLVM compiles as gathers (the MobileNet
-stem 3 -> 16 channels on 96x96 ran at ~40 GFLOP/s, 53 us; the depthwise stride-2 convs at a few GFLOP/s). Here the
-even / odd columns an output row needs are copied out once per row with copy_even16 (two masked loads and a
-shuffle per 16 values), so the multiply-adds run on contiguous vectors:
+stem 3 -> 16 channels on 97x97 -> 48x48 ran at ~40 GFLOP/s, 53 us; the depthwise stride-2 convs 9-18 us). Here,
+as in simd.py's window3s2_add16, 16 outputs of one kernel row take two contiguous loads of 32 columns, two
+shuffles into the even (tap 0) and odd (tap 1) columns, and the even lanes shifted by one with the 33rd column
+loaded on its own (tap 2): 3 loads and 3 shuffles feed every FMA of that kernel row.
 
-- conv3x3_s2_tiled16: a few input channels (the stem). Per output row the C_in * 9 tap rows (tap (ic, ky, kx) of
-  output column ox is xp[ic, 2 oy + ky, 2 ox + kx]) are copied into a (C_in * 9, W_out) scratch matrix; the row is
-  then a 1x1 conv of that matrix, run as pointwise_tile16 tiles of 16 output channels x 16 columns whose sums stay
-  in zmm registers, bias and activation fused.
-- depthwise3x3_s2_tiled16: copies cost as much as a depthwise conv's 9 FMAs per output (copying the even / odd
-  columns to scratch first measured 32x49x49 -> 24x24 26-30 us against conv2d's 18), so the deinterleave happens
-  in registers instead (depthwise3s2_tile16): per 16 outputs and input row two masked loads split into even and
-  odd lanes, the third tap the even lanes shifted by one; measured 32x49x49 -> 24x24 18.0 -> 9.2 us, 64x25x25 ->
-  12x12 13.4 -> 4.7, 96x13x13 -> 6x6 9.2 -> 3.7.
+- conv3x3_s2_tiled16 (few input channels, the stem): tiles of 16 output channels x 16 columns whose sums stay in
+  zmm registers (conv3s2_tile16, as simd.pointwise_tile16): stem 53 -> 12-14 us. First written as per-row copies
+  of the C_in * 9 tap rows (copy_even16 into scratch) followed by pointwise_tile16 on them: 20-21 us, the copies
+  costing as much as the FMAs.
+- depthwise3x3_s2_tiled16: one channel, 16 outputs per chunk, the last chunk of a row masked (depthwise3s2_tile16):
+  32x49x49 -> 24x24 18.0 -> 9.2 us, 64x25x25 -> 12x12 13.4 -> 4.7, 96x13x13 -> 6x6 9.2 -> 3.7. Copying the even /
+  odd columns to scratch first (then unit-stride FMAs) measured 26-30 us on the first: copies cost as much as a
+  depthwise conv's 9 FMAs per output.
 """
 import numpy as np
 from llvmlite import ir
@@ -21,9 +21,9 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from stream_cnn.model.kernels.conv import POINTWISE16_TILE, _piecewise, _piecewise_params_jit, pointwise_tiled16_weights
+from stream_cnn.model.kernels.conv import POINTWISE16_TILE, _piecewise_params_jit, pointwise_tiled16_weights
 from stream_cnn.model.kernels.simd import (_I32, _IV, _LANES, _V, _is_matrix, _is_row, _masked_load, _masked_store,
-                                           _splat, copy_even16, pointwise_tile16)
+                                           _splat)
 
 
 def conv3x3_s2_tiled16_weights(w):
@@ -31,49 +31,6 @@ def conv3x3_s2_tiled16_weights(w):
     load), the last block shifted back to end at C_out as in pointwise_tiled16_weights."""
     c_out, c_in = w.shape[0], w.shape[1]
     return pointwise_tiled16_weights(np.ascontiguousarray(w.reshape(c_out, c_in * 9, 1, 1)))
-
-
-def conv3x3_s2_scratch_size(c_in, out_w):
-    """Floats of scratch conv3x3_s2_tiled16 needs: one output row's tap rows."""
-    return c_in * 9 * out_w
-
-
-@njit(nogil=True, error_model="numpy", inline="always")
-def _copy_even(src, start, dst, count):
-    """dst[i] = src[start + 2 i] for i < count, 16 at a time (copy_even16 touches nothing past either end)."""
-    p = 0
-    while p < count:
-        copy_even16(src, start + 2 * p, dst, p, min(16, count - p))
-        p += 16
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def conv3x3_s2_tiled16(xp, wp, b, out, scratch, act, alpha):
-    """3x3, stride 2, dilation 1, groups 1 conv of the padded xp (C_in, Hp, Wp) into out (C_out, Ho, Wo), bias
-    and activation (one of FLAT_ACTIVATIONS) fused, same result as conv2d: wp = conv3x3_s2_tiled16_weights(w),
-    scratch conv3x3_s2_scratch_size(C_in, Wo) floats (contents ignored). Needs C_out >= 16, Wo >= 16,
-    Hp >= 2 Ho + 1 and Wp >= 2 Wo + 1. The last tile of columns is shifted back to end at the edge."""
-    c_in = xp.shape[0]
-    c_out, out_h, out_w = out.shape
-    depth = c_in * 9
-    taps = scratch[:depth * out_w].reshape(depth, out_w)
-    out_flat = out.reshape(c_out, out_h * out_w)
-    leaky, slope, cap = _piecewise_params_jit(act, alpha)
-    for oy in range(out_h):
-        for ic in range(c_in):
-            for ky in range(3):
-                src = xp[ic, 2 * oy + ky]
-                k = 9 * ic + 3 * ky
-                _copy_even(src, 0, taps[k], out_w)
-                _copy_even(src, 1, taps[k + 1], out_w)
-                _copy_even(src, 2, taps[k + 2], out_w)
-        start = 0
-        while start < out_w:
-            p = min(start, out_w - POINTWISE16_TILE)
-            for block in range(wp.shape[0]):
-                pointwise_tile16(taps, p, wp[block], b, min(POINTWISE16_TILE * block, c_out - POINTWISE16_TILE),
-                                 out_flat, oy * out_w + p, leaky, slope, cap)
-            start += POINTWISE16_TILE
 
 
 @intrinsic
@@ -153,3 +110,87 @@ def depthwise3x3_s2_tiled16(xp, w, b, out, act, alpha):
                 p += 16
 
 
+
+
+@intrinsic
+def conv3s2_tile16(typingctx, xp, y, start, wb, b, oc, out, q, leaky, slope, cap):
+    """out[oc + j, q + i] = act(b[oc + j] + sum over ic, ky, kx of wb[9 ic + 3 ky + kx, j] *
+    xp[ic, y + ky, start + 2 i + kx]) for j, i < 16: a tile of 16 output channels x 16 columns of a 3x3 stride-2
+    conv, xp (C_in, Hp, Wp) and out (C_out, Q) C-contiguous, wb (C_in * 9, 16); act is conv._piecewise(v, leaky,
+    slope, cap). Per input channel and kernel row two loads of 32 columns split into even and odd lanes, the third
+    tap the even lanes shifted by one with column start + 32 loaded on its own (so start + 32 < Wp is all it
+    reads); the 16 sums stay in zmm registers. FMAs in (ic, ky, kx) order from the bias."""
+    if not (isinstance(xp, types.Array) and xp.dtype == types.float32 and xp.ndim == 3 and xp.layout == "C"
+            and _is_matrix(wb) and _is_matrix(out) and _is_row(b)
+            and all(isinstance(a, types.Integer) for a in (y, start, oc, q)) and isinstance(leaky, types.Boolean)
+            and slope == types.float32 and cap == types.float32):
+        return None
+    signature = types.void(xp, y, start, wb, b, oc, out, q, leaky, slope, cap)
+
+    def codegen(context, builder, signature, args):
+        xp_v, y_v, start_v, wb_v, b_v, oc_v, out_v, q_v, leaky_v, slope_v, cap_v = args
+        x_arr, wb_arr, b_arr, out_arr = [context.make_array(signature.args[k])(context, builder, args[k])
+                                         for k in (0, 3, 4, 6)]
+        int64 = ir.IntType(64)
+        c_in, height, width = cgutils.unpack_tuple(builder, x_arr.shape, 3)
+        out_pitch = cgutils.unpack_tuple(builder, out_arr.shape, 2)[1]
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V, [_V, _V, _V]), "llvm.fma.v16f32")
+        sums = [cgutils.alloca_once(builder, _V) for _ in range(_LANES)]
+        for j in range(_LANES):
+            bias = builder.load(builder.gep(b_arr.data, [builder.add(oc_v, int64(j))]))
+            builder.store(_splat(builder, bias), sums[j])
+        plane_size = builder.mul(height, width)
+        with cgutils.for_range(builder, c_in) as loop:
+            ic = loop.index
+            for ky in range(3):
+                offset = builder.add(builder.add(builder.mul(ic, plane_size),
+                                                 builder.mul(builder.add(y_v, int64(ky)), width)), start_v)
+                base = builder.gep(x_arr.data, [offset])
+                halves = [builder.load(builder.bitcast(builder.gep(base, [int64(_LANES * h)]), _V.as_pointer()),
+                                       align=4) for h in range(2)]
+                even = builder.shuffle_vector(halves[0], halves[1], ir.Constant(_IV, [2 * i for i in range(_LANES)]))
+                odd = builder.shuffle_vector(halves[0], halves[1],
+                                             ir.Constant(_IV, [2 * i + 1 for i in range(_LANES)]))
+                last = builder.insert_element(ir.Constant(_V, ir.Undefined),
+                                              builder.load(builder.gep(base, [int64(2 * _LANES)])), _I32(0))
+                after = builder.shuffle_vector(even, last, ir.Constant(_IV, [i + 1 for i in range(_LANES)]))
+                for kx, values in enumerate((even, odd, after)):
+                    row = builder.add(builder.mul(ic, int64(9)), int64(3 * ky + kx))
+                    weights = builder.gep(wb_arr.data, [builder.mul(row, int64(_LANES))])
+                    for j in range(_LANES):
+                        weight = _splat(builder, builder.load(builder.gep(weights, [int64(j)])))
+                        builder.store(builder.call(fma, [weight, values, builder.load(sums[j])]), sums[j])
+        zero = ir.Constant(_V, [0.0] * _LANES)
+        slope_vector, cap_vector = _splat(builder, slope_v), _splat(builder, cap_v)
+        leaky_mask = builder.icmp_signed("!=", _splat(builder, builder.zext(leaky_v, _I32)),
+                                         ir.Constant(_IV, [0] * _LANES))
+        for j in range(_LANES):
+            v = builder.load(sums[j])
+            below = builder.select(leaky_mask, builder.fmul(slope_vector, v), zero)
+            r = builder.select(builder.fcmp_ordered(">", v, zero), v, below)
+            r = builder.select(builder.fcmp_ordered(">", r, cap_vector), cap_vector, r)
+            dst = builder.gep(out_arr.data, [builder.add(builder.mul(builder.add(oc_v, int64(j)), out_pitch), q_v)])
+            builder.store(r, builder.bitcast(dst, _V.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def conv3x3_s2_tiled16(xp, wp, b, out, act, alpha):
+    """3x3, stride 2, dilation 1, groups 1 conv of the padded xp (C_in, Hp, Wp) into out (C_out, Ho, Wo), bias
+    and activation (one of FLAT_ACTIVATIONS) fused, same result as conv2d: wp = conv3x3_s2_tiled16_weights(w).
+    Needs C_out >= 16, Wo >= 16, Hp >= 2 Ho + 1 and Wp >= 2 Wo + 1. Tiles of 16 output channels x 16 columns
+    (conv3s2_tile16); the last tile of columns, like the last block of channels, is shifted back to end at the
+    edge and recomputes a few outputs."""
+    c_out, out_h, out_w = out.shape
+    out_flat = out.reshape(c_out, out_h * out_w)
+    leaky, slope, cap = _piecewise_params_jit(act, alpha)
+    for oy in range(out_h):
+        start = 0
+        while start < out_w:
+            p = min(start, out_w - POINTWISE16_TILE)
+            for block in range(wp.shape[0]):
+                conv3s2_tile16(xp, 2 * oy, 2 * p, wp[block], b, min(POINTWISE16_TILE * block, c_out - POINTWISE16_TILE),
+                               out_flat, oy * out_w + p, leaky, slope, cap)
+            start += POINTWISE16_TILE
