@@ -400,6 +400,9 @@ calls = {
     "pointwise_rows_into": (K.pointwise_rows_into, (f32(4, 2, 32), K.pointwise_tiled_weights(w1), b, f32(8, 4, 34), 1, 1,
                                                     1, 0.0)),
     "conv3x3_tiled": (K.conv3x3_tiled, (f32(4, 4, 34), K.conv3x3_tiled_weights(w3), b, f32(8, 4, 34), 1, 1, 3, 0.0)),
+    "conv3x3_s2_tiled16": (K.conv3x3_s2_tiled16, (f32(3, 33, 33), K.conv3x3_s2_tiled16_weights(np.tile(w3[:, :3], (2, 1, 1, 1))),
+                                                  np.tile(b, 2), f32(16, 16, 16), 3, 0.0)),
+    "depthwise3x3_s2_tiled16": (K.depthwise3x3_s2_tiled16, (f32(4, 41, 41), wd, b[:4], f32(4, 20, 20), 3, 0.0)),
     "depthwise3x3_same": (K.depthwise3x3_same, (x, wd, b[:4], f32(4, 8, 8), f32(8), 1, 0.0)),
     "depthwise3x3_same_flat": (K.depthwise3x3_same_flat, (x, wd, b[:4], f32(4, 8, 8), 3, 0.0)),
     "depthwise3x3_flat": (K.depthwise3x3_flat, (xp, wd, b[:4], f32(4, 8, 8), f32(K.depthwise_flat_scratch_size(8, 10)),
@@ -438,7 +441,7 @@ def test_kernels_allocate_nothing():
                             timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     extra = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(extra) == 45   # every kernel the probe calls reported back
+    assert len(extra) == 47   # every kernel the probe calls reported back
     assert {name: n for name, n in extra.items() if n != 0} == {}
 
 
@@ -697,6 +700,65 @@ def test_conv3x3_tiled_property(c_in, c_out, height, width, act, seed):
     out = np.full((c_out, height, width), np.nan, np.float32)
     K.conv3x3_tiled(x, K.conv3x3_tiled_weights(w), b, out, 0, 0, act, 0.1)
     assert_close(out, R.conv2d(x, w, b, act=act, alpha=0.1))
+
+
+@pytest.mark.parametrize("c, height, width, pads", [
+    (32, 48, 48, (0, 1, 0, 1)),   # MobileNet's downsampling depthwise convs ("same" at stride 2)
+    (64, 24, 24, (0, 1, 0, 1)),
+    (96, 12, 12, (0, 1, 0, 1)),
+    (3, 40, 37, (1, 1, 1, 1)),    # 19 outputs a row: a whole chunk of 16 and a masked one of 3
+    (2, 9, 70, (1, 0, 2, 0)),     # padded input taller / wider than the conv reads
+])
+@pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.2), (3, 0.0)])
+def test_depthwise3x3_s2_tiled16_matches_reference(c, height, width, pads, act, alpha):
+    rng = np.random.default_rng(c * 3 + height + width)
+    x, w, b = conv_case(rng, c, c, height, width, 3, 3, c)
+    x *= 8   # values past relu6's cap
+    expected = R.conv2d(x, w, b, 2, pads, groups=c, act=act, alpha=alpha)
+    out = np.full(expected.shape, np.nan, np.float32)
+    K.depthwise3x3_s2_tiled16(padded(x, *pads), w, b, out, act, alpha)
+    assert_close(out, expected)
+
+
+@SETTINGS
+@given(c=st.integers(1, 9), height=st.integers(3, 40), width=st.integers(3, 75),
+       act=st.sampled_from([0, 1, 2, 3]), seed=st.integers(0, 2 ** 16))
+def test_depthwise3x3_s2_tiled16_property(c, height, width, act, seed):
+    rng = np.random.default_rng(seed)
+    x, w, b = conv_case(rng, c, c, height, width, 3, 3, c)
+    expected = R.conv2d(x, w, b, 2, groups=c, act=act, alpha=0.1)
+    out = np.full(expected.shape, np.nan, np.float32)
+    K.depthwise3x3_s2_tiled16(x, w, b, out, act, 0.1)
+    assert_close(out, expected)
+
+
+@pytest.mark.parametrize("c_in, c_out, height, width, pads", [
+    (3, 16, 96, 96, (0, 1, 0, 1)),   # the MobileNet stem ("same" at stride 2 pads bottom / right only)
+    (3, 21, 33, 40, (1, 1, 1, 1)),   # C_out, columns not multiples of 16: the last blocks shifted back
+    (1, 16, 31, 31, (1, 1, 1, 1)),   # one input channel, 16 output columns: one tile
+    (5, 32, 9, 35, (1, 0, 1, 0)),    # the padded input wider / taller than the conv reads
+])
+@pytest.mark.parametrize("act, alpha", [(0, 0.0), (1, 0.0), (2, 0.2), (3, 0.0)])
+def test_conv3x3_s2_tiled16_matches_reference(c_in, c_out, height, width, pads, act, alpha):
+    rng = np.random.default_rng(c_in * 7 + c_out + height)
+    x, w, b = conv_case(rng, c_in, c_out, height, width, 3, 3, 1)
+    x *= 4   # values past relu6's cap
+    expected = R.conv2d(x, w, b, 2, pads, act=act, alpha=alpha)
+    out = np.full(expected.shape, np.nan, np.float32)
+    K.conv3x3_s2_tiled16(padded(x, *pads), K.conv3x3_s2_tiled16_weights(w), b, out, act, alpha)
+    assert_close(out, expected)
+
+
+@SETTINGS
+@given(c_in=st.integers(1, 8), c_out=st.integers(16, 40), height=st.integers(3, 20), width=st.integers(33, 70),
+       act=st.sampled_from([0, 1, 2, 3]), seed=st.integers(0, 2 ** 16))
+def test_conv3x3_s2_tiled16_property(c_in, c_out, height, width, act, seed):
+    rng = np.random.default_rng(seed)
+    x, w, b = conv_case(rng, c_in, c_out, height, width, 3, 3, 1)
+    expected = R.conv2d(x, w, b, 2, act=act, alpha=0.1)   # unpadded: odd widths read to the edge, even ones not
+    out = np.full(expected.shape, np.nan, np.float32)
+    K.conv3x3_s2_tiled16(x, K.conv3x3_s2_tiled16_weights(w), b, out, act, 0.1)
+    assert_close(out, expected)
 
 
 @pytest.mark.parametrize("c_in, c_out, height, width, top, left", [

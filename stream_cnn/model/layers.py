@@ -401,8 +401,40 @@ class _ConvBase(Layer):
             if not own_act:   # sigmoid, tanh, gelu: in place on the output while it is in cache
                 runtime.step(kernels.activation, out, out, self.run_act, self.run_alpha)
             return
+        if self._depthwise_s2_tiled16_fits(runtime, x, out):
+            runtime.step(kernels.depthwise3x3_s2_tiled16, x, self.run_weight, self.run_bias, out, self.run_act,
+                         self.run_alpha)
+            return
+        if self._conv3x3_s2_tiled16_fits(runtime, x, out):
+            runtime.step(kernels.conv3x3_s2_tiled16, x, kernels.conv3x3_s2_tiled16_weights(self.run_weight),
+                         self.run_bias, out, self.run_act, self.run_alpha)
+            return
         runtime.step(kernels.conv2d, x, self.run_weight, self.run_bias, out, self.stride[0], self.stride[1],
                      self.dilation[0], self.dilation[1], self.groups, self.run_act, self.run_alpha)
+
+    # Input channels up to which a 3x3 stride-2 conv runs as kernels.conv3x3_s2_tiled16 (16-channel x 16-column
+    # register tiles, the stride-2 columns split in registers) instead of conv2d's gathering stride-2 path:
+    # measured the MobileNet stem 3 -> 16 channels on 97x97 -> 48x48 53 -> 12-14 us. More input channels were not
+    # measured (no model has them), hence the bound.
+    CONV3X3_S2_TILED16_MAX_CHANNELS = 8
+
+    def _depthwise_s2_tiled16_fits(self, runtime, x, out):
+        """True if plan() runs the layer (on its padded input x) as kernels.depthwise3x3_s2_tiled16 (16-float
+        vectors only; out must be a plain map): conv2d's depthwise stride-2 loop reads its taps as gathers;
+        measured 32x49x49 -> 24x24 18.0 -> 9.2 us, 64x25x25 -> 12x12 13.4 -> 4.7, 96x13x13 -> 6x6 9.2 -> 3.7."""
+        return (wide_vectors() and self.kernel == (3, 3) and self.stride == (2, 2) and self.dilation == (1, 1)
+                and self.groups == x.shape[0] and out.shape[0] == x.shape[0]
+                and x.shape[1] >= 2 * out.shape[1] + 1 and x.shape[2] >= 2 * out.shape[2] + 1
+                and self.run_act in kernels.FLAT_ACTIVATIONS and runtime.storage(out)[0] is out)
+
+    def _conv3x3_s2_tiled16_fits(self, runtime, x, out):
+        """True if plan() runs the layer (on its padded input x) as kernels.conv3x3_s2_tiled16 (16-float vectors
+        only; out must be a plain map, at least 16 channels and 16 columns)."""
+        return (wide_vectors() and self.kernel == (3, 3) and self.stride == (2, 2) and self.dilation == (1, 1)
+                and self.groups == 1 and x.shape[0] <= self.CONV3X3_S2_TILED16_MAX_CHANNELS
+                and out.shape[0] >= kernels.POINTWISE16_TILE and out.shape[2] >= kernels.POINTWISE16_TILE
+                and x.shape[1] >= 2 * out.shape[1] + 1 and x.shape[2] >= 2 * out.shape[2] + 1
+                and self.run_act in kernels.FLAT_ACTIVATIONS and runtime.storage(out)[0] is out)
 
     # 3x3 stride-1 convs with maps at least this wide run as kernels.conv3x3_tiled (4 output channels x 2 rows x
     # 32 columns of sums held in registers): measured against conv3x3_flat(_into) 8 -> 8 channels on 60x60 39.5 ->

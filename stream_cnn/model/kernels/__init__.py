@@ -7,7 +7,7 @@ Pass `alpha` as a Python float and `act` as an int, so one compiled signature se
 Beyond the contract's kernels, the Model plans faster equivalents where they measured faster (each one is held
 to the NumPy twin by tests/test_kernels.py): conv3x3_flat and conv_patches (3x3 / small-map convs, optionally
 with the following 2x2 max pool fused; conv3x3_flat_into writes into a padded buffer), conv_channels_last (small-map heads), depthwise3x3_same and depthwise3x3_same_flat (padding without
-a pad copy), depthwise3x3_flat (depthwise 3x3 on narrow maps), pointwise_tiled, pointwise_tiled16 and conv3x3_tiled (1x1 and 3x3 convs as products in register tiles, kernels/registers.py, kernels/simd.py), pointwise_small (1x1 convs on few pixels), subsample_into (strided 1x1 convs), max_pool_separable,
+a pad copy), depthwise3x3_flat (depthwise 3x3 on narrow maps), depthwise3x3_s2_tiled16 (depthwise 3x3 stride 2), pointwise_tiled, pointwise_tiled16, conv3x3_tiled and conv3x3_s2_tiled16 (1x1 and 3x3 convs as products in register tiles, kernels/registers.py, kernels/simd.py), pointwise_small (1x1 convs on few pixels), subsample_into (strided 1x1 convs), max_pool_separable,
 max_pool_flat, max_pool_flat_add (a pool and the residual add after it; max_pool3s2_add reads an even map unpadded), activate_inplace, winograd_conv (3x3
 stride-1 convs as Winograd F(2x2, 3x3), optionally with the following 2x2 max pool fused; winograd_conv_pooled is
 its pooled half). kernels/program.py holds the executors that run a whole forward pass in one call from Python.
@@ -50,6 +50,8 @@ from stream_cnn.model.kernels.conv import (
     use_parallel_conv,
 )
 from stream_cnn.model.kernels.dense import dense
+from stream_cnn.model.kernels.stride2 import (conv3x3_s2_tiled16, conv3x3_s2_tiled16_weights,
+                                              depthwise3x3_s2_tiled16)
 from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.winograd import (winograd_conv, winograd_conv_pooled, winograd_fits,
                                                winograd_scratch_size, winograd_weight_rows, winograd_weights)
@@ -89,6 +91,8 @@ __all__ = [
     "conv3x3_flat_into",
     "conv3x3_tiled",
     "conv3x3_tiled_weights",
+    "conv3x3_s2_tiled16",
+    "conv3x3_s2_tiled16_weights",
     "channels_last_weights",
     "conv_channels_last",
     "conv_macs",
@@ -97,6 +101,7 @@ __all__ = [
     "depthwise3x3_rows",
     "depthwise3x3_same",
     "depthwise3x3_same_flat",
+    "depthwise3x3_s2_tiled16",
     "depthwise_flat_scratch_size",
     "dense",
     "flat_pool_scratch_size",

@@ -44,6 +44,7 @@ from stream_cnn.model.kernels.conv import (CONV2D_PATH_KERNELS, conv2d, conv2d_p
                                            pointwise_rows16_into, pointwise_strided16, pointwise_tiled16,
                                            subsample_into)
 from stream_cnn.model.kernels.dense import dense, dense_linear
+from stream_cnn.model.kernels.stride2 import conv3x3_s2_tiled16, depthwise3x3_s2_tiled16
 from stream_cnn.model.kernels.elementwise import add, concat_into
 from stream_cnn.model.kernels.pool import (adaptive_avg_pool, adaptive_max_pool, avg_pool, global_avg_pool,
                                            global_max_pool, max_pool, max_pool3s2_add, max_pool_flat,
@@ -95,6 +96,8 @@ OP_POINTWISE_ROWS16_INTO = 36
 OP_POINTWISE_STRIDED16 = 37
 OP_DEPTHWISE3X3_ROWS = 38
 OP_CONV2D_PATHS = tuple(range(40, 40 + len(CONV2D_PATH_KERNELS)))   # conv2d's paths as kernels of their own
+OP_CONV3X3_S2_TILED16 = 47
+OP_DEPTHWISE3X3_S2_TILED16 = 48
 OP_INPUT = 39   # no kernel: an executor's first row saying where to copy its x argument (see _take_input)
 
 OP_DENSE_LINEAR = 7   # dense with identity activation: no activation code linked in
@@ -139,6 +142,8 @@ KERNEL_OPS = {
     depthwise3x3_flat: (OP_DEPTHWISE3X3_FLAT, "34131if"),
     depthwise3x3_same_flat: (OP_DEPTHWISE3X3_SAME_FLAT, "3413if"),
     depthwise3x3_rows: (OP_DEPTHWISE3X3_ROWS, "3413if"),
+    conv3x3_s2_tiled16: (OP_CONV3X3_S2_TILED16, "3313if"),
+    depthwise3x3_s2_tiled16: (OP_DEPTHWISE3X3_S2_TILED16, "3413if"),
     winograd_conv_pooled: (OP_WINOGRAD, "33131iiiiif"),
 }
 
