@@ -51,6 +51,22 @@ def _max(builder, a, b):
     return builder.select(builder.fcmp_ordered(">", a, b), a, b)
 
 
+def _piecewise(builder, leaky_v, slope_v, cap_v):
+    """v -> conv's piecewise activation of a 16-lane vector (slope * v below zero when leaky, else 0; capped at
+    cap): the FLAT_ACTIVATIONS every tile kernel fuses. The splats are made once, for all the vectors it is
+    applied to."""
+    zero = ir.Constant(_V, [0.0] * _LANES)
+    slope_vector, cap_vector = _splat(builder, slope_v), _splat(builder, cap_v)
+    leaky_mask = builder.icmp_signed("!=", _splat(builder, builder.zext(leaky_v, _I32)),
+                                     ir.Constant(_IV, [0] * _LANES))
+
+    def activate(v):
+        below = builder.select(leaky_mask, builder.fmul(slope_vector, v), zero)
+        y = builder.select(builder.fcmp_ordered(">", v, zero), v, below)
+        return builder.select(builder.fcmp_ordered(">", y, cap_vector), cap_vector, y)
+    return activate
+
+
 def _is_row(ty):
     return isinstance(ty, types.Array) and ty.dtype == types.float32 and ty.ndim == 1
 
@@ -228,14 +244,9 @@ def _pointwise_tile16_codegen(context, builder, x_arr, p_v, wb_arr, b_arr, oc_v,
         for j in range(_LANES):
             weight = _splat(builder, builder.load(builder.gep(weights, [int64(j)])))
             builder.store(builder.call(fma, [weight, values, builder.load(sums[j])]), sums[j])
-    slope_vector, cap_vector = _splat(builder, slope_v), _splat(builder, cap_v)
-    leaky_mask = builder.icmp_signed("!=", _splat(builder, builder.zext(leaky_v, _I32)),
-                                     ir.Constant(_IV, [0] * _LANES))
+    activate = _piecewise(builder, leaky_v, slope_v, cap_v)
     for j in range(_LANES):
-        v = builder.load(sums[j])
-        below = builder.select(leaky_mask, builder.fmul(slope_vector, v), zero)
-        y = builder.select(builder.fcmp_ordered(">", v, zero), v, below)
-        y = builder.select(builder.fcmp_ordered(">", y, cap_vector), cap_vector, y)
+        y = activate(builder.load(sums[j]))
         row = builder.gep(out_arr.data, [builder.add(builder.mul(builder.add(oc_v, int64(j)), out_pitch), q_v)])
         if count_v is None:
             builder.store(y, builder.bitcast(row, _V.as_pointer()), align=4)

@@ -23,7 +23,7 @@ from numba.extending import intrinsic
 
 from stream_cnn.model.kernels.conv import POINTWISE16_TILE, _piecewise_params_jit, pointwise_tiled16_weights
 from stream_cnn.model.kernels.simd import (_I32, _IV, _LANES, _V, _is_matrix, _is_row, _masked_load, _masked_store,
-                                           _splat)
+                                           _piecewise, _splat)
 
 
 def conv3x3_s2_tiled16_weights(w):
@@ -75,12 +75,7 @@ def depthwise3s2_tile16(typingctx, r0, r1, r2, start, k, bias, out, p, count, le
             for kx, values in enumerate((even, odd, after)):
                 weight = builder.load(builder.gep(taps, [int64(3 * index + kx)]))
                 acc = builder.call(fma, [_splat(builder, weight), values, acc])
-        leaky_mask = builder.icmp_signed("!=", _splat(builder, builder.zext(leaky_v, _I32)),
-                                         ir.Constant(_IV, [0] * _LANES))
-        below = builder.select(leaky_mask, builder.fmul(_splat(builder, slope_v), acc), zero)
-        y = builder.select(builder.fcmp_ordered(">", acc, zero), acc, below)
-        cap_vector = _splat(builder, cap_v)
-        y = builder.select(builder.fcmp_ordered(">", y, cap_vector), cap_vector, y)
+        y = _piecewise(builder, leaky_v, slope_v, cap_v)(acc)
         kept = builder.icmp_signed("<", ir.Constant(_IV, list(range(_LANES))), _splat(builder, count32))
         _masked_store(builder, y, builder.gep(data(6, out_v), [p_v]), kept)
         return context.get_dummy_value()
@@ -160,15 +155,9 @@ def conv3s2_tile16(typingctx, xp, y, start, wb, b, oc, out, q, leaky, slope, cap
                     for j in range(_LANES):
                         weight = _splat(builder, builder.load(builder.gep(weights, [int64(j)])))
                         builder.store(builder.call(fma, [weight, values, builder.load(sums[j])]), sums[j])
-        zero = ir.Constant(_V, [0.0] * _LANES)
-        slope_vector, cap_vector = _splat(builder, slope_v), _splat(builder, cap_v)
-        leaky_mask = builder.icmp_signed("!=", _splat(builder, builder.zext(leaky_v, _I32)),
-                                         ir.Constant(_IV, [0] * _LANES))
+        activate = _piecewise(builder, leaky_v, slope_v, cap_v)
         for j in range(_LANES):
-            v = builder.load(sums[j])
-            below = builder.select(leaky_mask, builder.fmul(slope_vector, v), zero)
-            r = builder.select(builder.fcmp_ordered(">", v, zero), v, below)
-            r = builder.select(builder.fcmp_ordered(">", r, cap_vector), cap_vector, r)
+            r = activate(builder.load(sums[j]))
             dst = builder.gep(out_arr.data, [builder.add(builder.mul(builder.add(oc_v, int64(j)), out_pitch), q_v)])
             builder.store(r, builder.bitcast(dst, _V.as_pointer()), align=4)
         return context.get_dummy_value()
