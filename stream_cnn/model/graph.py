@@ -555,8 +555,7 @@ class Model:
         self._input_shape = self.input.shape
         self._only_step = self._steps[0] if len(self._steps) == 1 else None
         # forward(x) on a one-executor program: one call that copies x in first (see program._take_input)
-        placed = runtime.storage(planned_input)
-        self._taking_input = program.taking_input(*placed) if self.input.ndim == 3 else None
+        self._taking_input = program.taking_input(*runtime.storage(planned_input))
         self.output = self._buffers[self.layers[-1].name]
         self._feature_maps = [(layer.name, self._buffers[layer.name]) for layer in self.layers
                               if layer.is_feature_map]
